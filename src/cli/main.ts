@@ -1,0 +1,76 @@
+/**
+ * Entry point: `sysext-agent [--root DIR] [--config FILE] [--json] [--log-level LEVEL] COMMAND`
+ * (PRODUCT.md section 5). Maps every failure to the contract's exit codes in one place.
+ */
+import { Command, CommanderError } from 'commander';
+import { AgentError, EXIT, exitCodeFor } from '../errors.ts';
+import { outcome } from './action.ts';
+import { keygenCommand } from './commands/keygen.ts';
+import { checkCommand, statusCommand, updateCommand } from './commands/lifecycle.ts';
+import { publishCommand } from './commands/publish.ts';
+import { serveCommand } from './commands/serve.ts';
+import { signCommand } from './commands/sign.ts';
+import { verityCommand } from './commands/verity.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('sysext-agent')
+    .description('keeps systemd system and configuration extension images up to date, safely')
+    .option('--root <dir>', 'operate on the tree at DIR (no refresh unless --refresh)')
+    .option('--config <file>', 'configuration file (default: ROOT/etc/sysext-agent/config.json)')
+    .option('--json', 'print exactly one JSON document on stdout')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
+    .option('--refresh', 'with --root: also run systemd-sysext/confext refresh --root=DIR')
+    .exitOverride()
+    .showHelpAfterError()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => process.stderr.write(s),
+    });
+  for (const cmd of [
+    checkCommand(),
+    updateCommand(),
+    statusCommand(),
+    keygenCommand(),
+    signCommand(),
+    publishCommand(),
+    verityCommand(),
+    serveCommand(),
+  ]) {
+    program.addCommand(cmd.exitOverride().showHelpAfterError());
+  }
+  return program;
+}
+
+function reportError(err: AgentError, json: boolean): void {
+  process.stderr.write(`sysext-agent: ${err.message}\n`);
+  if (json)
+    process.stdout.write(
+      JSON.stringify({ error: { code: err.code, message: err.message } }, null, 2) + '\n',
+    );
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const json = argv.includes('--json');
+  try {
+    await buildProgram().parseAsync(argv as string[], { from: 'user' });
+    return outcome.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version are not errors; everything else commander refuses is usage.
+      return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    if (err instanceof AgentError) {
+      reportError(err, json);
+      return exitCodeFor(err.code);
+    }
+    const wrapped = new AgentError(
+      'IO',
+      `unexpected error: ${(err as Error)?.stack ?? String(err)}`,
+      { cause: err },
+    );
+    reportError(wrapped, json);
+    return EXIT.FAILED_UNCHANGED;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,42 @@
+/** Reads and validates the configuration once, into a deeply frozen object. */
+import { readFile } from 'node:fs/promises';
+import { AgentError } from '../errors.ts';
+import { configSchema, type Config } from './schema.ts';
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export function parseConfig(text: string, source: string): Readonly<Config> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new AgentError('CONFIG', `${source}: not valid JSON (${(err as Error).message})`, {
+      cause: err,
+    });
+  }
+  const parsed = configSchema.safeParse(doc);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join('.') || '(top level)';
+    throw new AgentError('CONFIG', `${source}: field "${field}": ${issue?.message ?? 'invalid'}`);
+  }
+  return deepFreeze(parsed.data);
+}
+
+export async function loadConfig(file: string): Promise<Readonly<Config>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const reason =
+      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+    throw new AgentError('CONFIG', `configuration ${file}: ${reason}`, { cause: err });
+  }
+  return parseConfig(text, file);
+}

@@ -1,0 +1,52 @@
+/**
+ * Every path the agent touches, derived from one root (PRODUCT.md section 2). With `--root DIR`
+ * everything is prefixed by DIR; without it the root is "/".
+ */
+import { join, resolve } from 'node:path';
+
+export interface HostPaths {
+  root: string;
+  configFile: string;
+  keysDir: string;
+  stateDir: string;
+  stateFile: string;
+  imagesDir: string;
+  partialDir: string;
+  lockFile: string;
+  sysextDir: string;
+  confextDir: string;
+}
+
+export function hostPaths(root = '/'): Readonly<HostPaths> {
+  const r = resolve(root);
+  const stateDir = join(r, 'var/lib/sysext-agent');
+  return Object.freeze({
+    root: r,
+    configFile: join(r, 'etc/sysext-agent/config.json'),
+    keysDir: join(r, 'etc/sysext-agent/keys'),
+    stateDir,
+    stateFile: join(stateDir, 'state.json'),
+    imagesDir: join(stateDir, 'images'),
+    partialDir: join(stateDir, 'partial'),
+    lockFile: join(stateDir, 'lock'),
+    sysextDir: join(r, 'var/lib/extensions'),
+    confextDir: join(r, 'var/lib/confexts'),
+  });
+}
+
+/** A path from the configuration file, read inside the root (as every host path is). */
+export function underRoot(paths: HostPaths, path: string): string {
+  return join(paths.root, resolve('/', path));
+}
+
+export function storeDir(paths: HostPaths, name: string): string {
+  return join(paths.imagesDir, name);
+}
+
+export function imageFileName(name: string, version: string): string {
+  return `${name}_${version}.raw`;
+}
+
+export function extensionDir(paths: HostPaths, kind: 'sysext' | 'confext'): string {
+  return kind === 'sysext' ? paths.sysextDir : paths.confextDir;
+}

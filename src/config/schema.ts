@@ -1,0 +1,57 @@
+/** Host configuration, PRODUCT.md section 4: all defaults in one object. */
+import { z } from 'zod';
+import { extensionName } from '../manifest/schema.ts';
+
+export const CONFIG_DEFAULTS = Object.freeze({
+  trustedKeys: '/etc/sysext-agent/keys',
+  threshold: 1,
+  keep: 2,
+  // Off by default: a kernel without device-mapper (containers, some VMs) cannot set up
+  // dm-verity, and systemd then refuses to merge an image that has sidecars.
+  veritySidecars: false,
+  refresh: true,
+  healthTimeoutSec: 30,
+  network: Object.freeze({
+    connectTimeoutSec: 15,
+    idleTimeoutSec: 30,
+    attempts: 5,
+    maxTotalSec: 900,
+  }),
+});
+
+const repositoryUrl = z
+  .string()
+  .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL')
+  // The manifest is at URL + "manifest.json": a base without "/" would lose its last segment.
+  .transform((u) => (u.endsWith('/') ? u : `${u}/`));
+
+const positive = z
+  .number()
+  .positive()
+  .max(86_400 * 365);
+
+const extensionConfig = z.strictObject({
+  healthCheck: z.array(z.string().min(1)).min(1).optional(),
+  healthTimeoutSec: positive.default(CONFIG_DEFAULTS.healthTimeoutSec),
+});
+
+export const configSchema = z.strictObject({
+  repositories: z.array(repositoryUrl).min(1),
+  trustedKeys: z.string().min(1).default(CONFIG_DEFAULTS.trustedKeys),
+  threshold: z.number().int().min(1).default(CONFIG_DEFAULTS.threshold),
+  extensions: z.record(extensionName, extensionConfig),
+  keep: z.number().int().min(2).default(CONFIG_DEFAULTS.keep),
+  veritySidecars: z.boolean().default(CONFIG_DEFAULTS.veritySidecars),
+  refresh: z.boolean().default(CONFIG_DEFAULTS.refresh),
+  network: z
+    .strictObject({
+      connectTimeoutSec: positive.default(CONFIG_DEFAULTS.network.connectTimeoutSec),
+      idleTimeoutSec: positive.default(CONFIG_DEFAULTS.network.idleTimeoutSec),
+      attempts: z.number().int().min(1).max(100).default(CONFIG_DEFAULTS.network.attempts),
+      maxTotalSec: positive.default(CONFIG_DEFAULTS.network.maxTotalSec),
+    })
+    .default({ ...CONFIG_DEFAULTS.network }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ExtensionConfig = z.infer<typeof extensionConfig>;

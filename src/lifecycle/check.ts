@@ -1,0 +1,61 @@
+/**
+ * `check`: fetch and verify the manifest and say what `update` would do. The only change on
+ * disk is the accepted manifest record (so a later rollback of the serial is caught).
+ */
+import { createHttpClient } from '../net/http.ts';
+import { readState, writeState } from '../store/state.ts';
+import type { AgentContext } from './context.ts';
+import { fetchTrustedManifest } from './manifest-source.ts';
+import { plan } from './plan.ts';
+import { currentVersion, recordAccepted } from './state-ops.ts';
+
+export interface CheckReport {
+  manifest: { serial: number; expires: string; url: string };
+  extensions: Record<
+    string,
+    {
+      kind: string | null;
+      current: string | null;
+      available: string | null;
+      action: string;
+      skippedQuarantined: string[];
+    }
+  >;
+}
+
+export async function runCheck(ctx: AgentContext): Promise<CheckReport> {
+  const state = await readState(ctx.paths.stateFile);
+  const http = createHttpClient(ctx.config.network);
+  let manifest;
+  try {
+    manifest = await fetchTrustedManifest(ctx, http, state);
+  } finally {
+    await http.close();
+  }
+  const items = plan({
+    names: Object.keys(ctx.config.extensions),
+    manifest: manifest.payload,
+    current: (n) => currentVersion(state, n),
+    quarantined: (n) => (state.extensions[n]?.quarantined ?? []).map((q) => q.version),
+  });
+  recordAccepted(state, manifest.payload, ctx.now());
+  await writeState(ctx.paths.stateFile, state);
+  const extensions: CheckReport['extensions'] = {};
+  for (const i of items) {
+    extensions[i.name] = {
+      kind: i.kind,
+      current: i.current,
+      available: i.target,
+      action: i.action,
+      skippedQuarantined: i.skippedQuarantined,
+    };
+  }
+  return {
+    manifest: {
+      serial: manifest.payload.serial,
+      expires: manifest.payload.expires,
+      url: manifest.baseUrl,
+    },
+    extensions,
+  };
+}

@@ -1,0 +1,15 @@
+/** Everything a command needs, built once from the global options and the configuration. */
+import type { Logger } from 'pino';
+import type { HostPaths } from '../config/paths.ts';
+import type { Config } from '../config/schema.ts';
+
+export interface AgentContext {
+  readonly paths: Readonly<HostPaths>;
+  readonly config: Readonly<Config>;
+  readonly log: Logger;
+  /** True when merges should be refreshed: config.refresh, and `--refresh` when `--root` is given. */
+  readonly refresh: boolean;
+  /** `--root` as given, passed on to systemd-sysext as `--root=`; undefined for the real host. */
+  readonly rootOption: string | undefined;
+  readonly now: () => Date;
+}

@@ -1,0 +1,76 @@
+/** Small, named changes to the in-memory state; the transaction writes it once at the end. */
+import type { ExtensionKind, ManifestPayload } from '../manifest/schema.ts';
+import { deleteStored, listStored } from '../store/images.ts';
+import type { AgentState, ExtensionState } from '../store/state.ts';
+import type { AgentContext } from './context.ts';
+import { versionsBeyondKeep } from './retention.ts';
+
+export function currentVersion(state: AgentState, name: string): string | null {
+  return state.extensions[name]?.current ?? null;
+}
+
+export function ensureExtensionState(
+  state: AgentState,
+  name: string,
+  kind: ExtensionKind,
+): ExtensionState {
+  const existing = state.extensions[name];
+  if (existing) {
+    existing.kind = kind;
+    return existing;
+  }
+  const created: ExtensionState = {
+    kind,
+    current: null,
+    previous: null,
+    quarantined: [],
+    lastResult: null,
+  };
+  state.extensions[name] = created;
+  return created;
+}
+
+/** The serial accepted never goes down (PRODUCT.md promise 5); trust.ts already refused lower ones. */
+export function recordAccepted(state: AgentState, payload: ManifestPayload, now: Date): void {
+  if (state.manifest && state.manifest.serial > payload.serial) return;
+  state.manifest = {
+    serial: payload.serial,
+    expires: payload.expires,
+    acceptedAt: now.toISOString(),
+  };
+}
+
+export function quarantine(ext: ExtensionState, version: string, reason: string, now: Date): void {
+  ext.quarantined = ext.quarantined.filter((q) => q.version !== version);
+  ext.quarantined.push({ version, reason, at: now.toISOString() });
+}
+
+export function setResult(
+  ext: ExtensionState,
+  action: string,
+  ok: boolean,
+  now: Date,
+  message?: string,
+): void {
+  ext.lastResult = { at: now.toISOString(), action, ok, ...(message ? { message } : {}) };
+}
+
+/** Automatic retention after a successful transaction: keep `keep` versions, never current/previous. */
+export async function pruneStore(
+  ctx: AgentContext,
+  state: AgentState,
+  name: string,
+): Promise<void> {
+  const ext = state.extensions[name];
+  if (!ext) return;
+  const doomed = versionsBeyondKeep(
+    await listStored(ctx.paths, name),
+    ext.current,
+    ext.previous,
+    ctx.config.keep,
+  );
+  for (const version of doomed) {
+    await deleteStored(ctx.paths, name, version);
+    ctx.log.info({ name, version }, 'removed from the store (beyond keep)');
+  }
+}

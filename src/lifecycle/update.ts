@@ -1,0 +1,154 @@
+/**
+ * `update`: the pipeline of PRODUCT.md section 1 as one transaction. Everything that can fail
+ * without touching the host (manifest, downloads, verification) happens before the first
+ * switch; after the switch, a failed merge or health check switches every extension of the
+ * transaction back (exit 3), and a failed way back is exit 4.
+ */
+import { AgentError, EXIT } from '../errors.ts';
+import { createHttpClient } from '../net/http.ts';
+import { deleteStored } from '../store/images.ts';
+import { readState, writeState } from '../store/state.ts';
+import type { AgentContext } from './context.ts';
+import { fetchTrustedManifest, type FetchedManifest } from './manifest-source.ts';
+import { plan, type PlanItem } from './plan.ts';
+import { stageVersion, type Staged } from './stage.ts';
+import { applySwitch, type SwitchOutcome } from './switch.ts';
+import { currentVersion, recordAccepted, pruneStore } from './state-ops.ts';
+
+export interface UpdateOptions {
+  names: readonly string[];
+  allowQuarantined: boolean;
+}
+
+export interface ExtensionReport {
+  kind: string | null;
+  from: string | null;
+  to: string | null;
+  action: string;
+  result: 'updated' | 'installed' | 'up-to-date' | 'staged' | 'rolled-back' | 'skipped' | 'failed';
+  message?: string;
+}
+
+export interface UpdateReport {
+  exitCode: number;
+  manifest: { serial: number; expires: string };
+  extensions: Record<string, ExtensionReport>;
+}
+
+export function selectNames(ctx: AgentContext, names: readonly string[]): string[] {
+  const configured = Object.keys(ctx.config.extensions);
+  for (const n of names) {
+    if (!configured.includes(n))
+      throw new AgentError('USAGE', `extension "${n}" is not configured on this host`);
+  }
+  return names.length > 0 ? [...new Set(names)] : configured;
+}
+
+function reportFor(
+  item: PlanItem,
+  result: ExtensionReport['result'],
+  message?: string,
+): ExtensionReport {
+  return {
+    kind: item.kind,
+    from: item.current,
+    to: item.target,
+    action: item.action,
+    result,
+    ...(message ? { message } : {}),
+  };
+}
+
+async function stageAll(
+  ctx: AgentContext,
+  manifest: FetchedManifest,
+  work: PlanItem[],
+): Promise<Staged[]> {
+  const http = createHttpClient(ctx.config.network);
+  const staged: Staged[] = [];
+  try {
+    for (const item of work) {
+      if (!item.target || !item.entry) continue;
+      staged.push(await stageVersion(ctx, http, manifest, item.name, item.target, item.entry));
+    }
+    return staged;
+  } catch (err) {
+    // Bad input leaves the host as it was (promise 3): drop what this run added to the store.
+    for (const s of staged.filter((x) => x.added)) await deleteStored(ctx.paths, s.name, s.version);
+    throw err;
+  } finally {
+    await http.close();
+  }
+}
+
+export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise<UpdateReport> {
+  const names = selectNames(ctx, opts.names);
+  const state = await readState(ctx.paths.stateFile);
+  const manifestHttp = createHttpClient(ctx.config.network);
+  let manifest: FetchedManifest;
+  try {
+    manifest = await fetchTrustedManifest(ctx, manifestHttp, state);
+  } finally {
+    await manifestHttp.close();
+  }
+  const items = plan({
+    names,
+    manifest: manifest.payload,
+    current: (n) => currentVersion(state, n),
+    quarantined: (n) => (state.extensions[n]?.quarantined ?? []).map((q) => q.version),
+    allowQuarantined: opts.allowQuarantined,
+  });
+  const missingNamed = items.filter((i) => i.action === 'missing' && opts.names.includes(i.name));
+  if (missingNamed.length > 0) {
+    throw new AgentError(
+      'NOT_IN_MANIFEST',
+      `not in the manifest: ${missingNamed.map((i) => i.name).join(', ')}`,
+    );
+  }
+  const work = items.filter((i) => i.action === 'install' || i.action === 'update');
+  const staged = await stageAll(ctx, manifest, work);
+  recordAccepted(state, manifest.payload, ctx.now());
+  const outcome: SwitchOutcome =
+    work.length > 0 ? await applySwitch(ctx, state, work) : { ok: true, failures: new Map() };
+  const report = buildReport(ctx, items, outcome);
+  if (outcome.ok) {
+    for (const s of staged) await pruneStore(ctx, state, s.name);
+  }
+  await writeState(ctx.paths.stateFile, state);
+  return {
+    ...report,
+    manifest: { serial: manifest.payload.serial, expires: manifest.payload.expires },
+  };
+}
+
+function buildReport(
+  ctx: AgentContext,
+  items: PlanItem[],
+  outcome: SwitchOutcome,
+): Omit<UpdateReport, 'manifest'> {
+  const extensions: Record<string, ExtensionReport> = {};
+  for (const item of items) {
+    const failure = outcome.failures.get(item.name);
+    if (item.action === 'missing')
+      extensions[item.name] = reportFor(item, 'skipped', 'not in the manifest');
+    else if (item.action === 'none' || item.action === 'newer-installed')
+      extensions[item.name] = reportFor(item, 'up-to-date');
+    else if (failure) extensions[item.name] = reportFor(item, 'failed', failure);
+    else if (!outcome.ok)
+      extensions[item.name] = reportFor(
+        item,
+        'rolled-back',
+        'rolled back with the rest of the transaction',
+      );
+    else if (!ctx.refresh)
+      extensions[item.name] = reportFor(item, 'staged', 'switched; merged at the next refresh');
+    else
+      extensions[item.name] = reportFor(item, item.action === 'install' ? 'installed' : 'updated');
+  }
+  const exitCode = outcome.ok
+    ? EXIT.OK
+    : outcome.rollbackFailed
+      ? EXIT.NEEDS_ATTENTION
+      : EXIT.ROLLED_BACK;
+  return { exitCode, extensions };
+}

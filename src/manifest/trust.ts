@@ -1,0 +1,65 @@
+/**
+ * From fetched bytes to a trusted manifest, in the order TUF's client workflow uses
+ * (theupdateframework specification 5.3): signatures and threshold first, then the payload is
+ * parsed, then freshness (expiry) and rollback (serial) checks. Pure and synchronous.
+ */
+import { AgentError } from '../errors.ts';
+import { parseEnvelope, verifyEnvelope } from './dsse.ts';
+import { payloadSchema, type ManifestPayload } from './schema.ts';
+
+export interface TrustPolicy {
+  trustedKeys: ReadonlyMap<string, Uint8Array>;
+  threshold: number;
+  /** Highest serial accepted before; a lower one is a rollback attack. */
+  lastSerial: number | null;
+  now: Date;
+}
+
+export interface TrustedManifest {
+  payload: ManifestPayload;
+  /** Distinct trusted keys whose signature verified. */
+  signerKeyIds: string[];
+}
+
+export function parsePayload(bytes: Uint8Array): ManifestPayload {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch (err) {
+    throw new AgentError('MANIFEST_FORMAT', 'manifest payload is not valid JSON', { cause: err });
+  }
+  const parsed = payloadSchema.safeParse(doc);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join('.') || '(top level)';
+    throw new AgentError(
+      'MANIFEST_FORMAT',
+      `manifest payload field ${where}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  return parsed.data;
+}
+
+export function checkFreshness(payload: ManifestPayload, policy: TrustPolicy): void {
+  const expires = Date.parse(payload.expires);
+  if (!(expires > policy.now.getTime())) {
+    throw new AgentError(
+      'EXPIRED',
+      `manifest expired at ${payload.expires} (serial ${payload.serial})`,
+    );
+  }
+  if (policy.lastSerial !== null && payload.serial < policy.lastSerial) {
+    throw new AgentError(
+      'SERIAL_ROLLBACK',
+      `manifest serial ${payload.serial} is older than the serial ${policy.lastSerial} already accepted`,
+    );
+  }
+}
+
+export function verifyManifest(bytes: Uint8Array, policy: TrustPolicy): TrustedManifest {
+  const envelope = parseEnvelope(bytes);
+  const { payload, validKeyIds } = verifyEnvelope(envelope, policy.trustedKeys, policy.threshold);
+  const parsed = parsePayload(payload);
+  checkFreshness(parsed, policy);
+  return { payload: parsed, signerKeyIds: validKeyIds };
+}
