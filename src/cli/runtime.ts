@@ -1,7 +1,6 @@
 /** Global options, logging and output: what every command gets from the command line. */
 import { pino, type Logger } from 'pino';
 import { hostPaths, type HostPaths } from '../config/paths.ts';
-import { loadConfig } from '../config/load.ts';
 import { AgentError } from '../errors.ts';
 import type { AgentContext } from '../lifecycle/context.ts';
 
@@ -29,6 +28,8 @@ export function pathsFor(opts: GlobalOptions): Readonly<HostPaths> {
 
 export async function buildContext(opts: GlobalOptions, log: Logger): Promise<AgentContext> {
   const paths = pathsFor(opts);
+  // Loaded on demand: the schema library is not needed by commands without a configuration.
+  const { loadConfig } = await import('../config/load.ts');
   const config = await loadConfig(opts.config ?? paths.configFile);
   // With --root the agent prepares an image offline: refresh only when asked (PRODUCT.md section 2).
   const refresh = config.refresh && (opts.root === undefined || opts.refresh === true);

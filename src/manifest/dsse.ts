@@ -75,13 +75,16 @@ export function parseEnvelope(bytes: Uint8Array): Envelope {
   if (!Array.isArray(env.signatures)) {
     throw new AgentError('MANIFEST_FORMAT', 'manifest signatures are missing or not a list');
   }
-  const signatures = env.signatures.map((s: unknown, i) => {
-    const sig = s as Record<string, unknown> | null;
-    if (typeof sig?.keyid !== 'string' || typeof sig.sig !== 'string') {
-      throw new AgentError('MANIFEST_FORMAT', `manifest signature ${i} lacks keyid or sig`);
-    }
-    return { keyid: sig.keyid, sig: sig.sig };
-  });
+  // A malformed entry is skipped, not fatal: one broken or foreign signature must not veto the
+  // valid ones (the threshold decides). DSSE envelope.md: `keyid` is optional, and unset is the
+  // same as empty (which matches no trusted key).
+  const signatures: Envelope['signatures'] = [];
+  for (const s of env.signatures as unknown[]) {
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) continue;
+    const { keyid = '', sig } = s as Record<string, unknown>;
+    if (typeof keyid !== 'string' || typeof sig !== 'string') continue;
+    signatures.push({ keyid, sig });
+  }
   return { payloadType: env.payloadType, payload: env.payload, signatures };
 }
 

@@ -1,10 +1,9 @@
-/** The host-side commands: check, update, status. */
+/**
+ * The host-side commands: check, update, status. Implementations are imported when a command
+ * runs, so `--help` and light commands do not pay for loading the HTTP and schema libraries.
+ */
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { loadConfig } from '../../config/load.ts';
-import { runCheck } from '../../lifecycle/check.ts';
-import { collectStatus, formatStatus } from '../../lifecycle/status.ts';
-import { runUpdate } from '../../lifecycle/update.ts';
 import { runner } from '../action.ts';
 import { buildContext, emit, pathsFor } from '../runtime.ts';
 
@@ -15,6 +14,7 @@ export function checkCommand(): Command {
     )
     .action(
       runner(async (opts, log) => {
+        const { runCheck } = await import('../../lifecycle/check.ts');
         const report = await runCheck(await buildContext(opts, log));
         emit(opts, report, () =>
           [
@@ -43,6 +43,7 @@ export function updateCommand(): Command {
     )
     .action(
       runner(async (opts, log, args) => {
+        const { runUpdate } = await import('../../lifecycle/update.ts');
         const ctx = await buildContext(opts, log);
         const report = await runUpdate(ctx, {
           names: args,
@@ -68,6 +69,8 @@ export function statusCommand(): Command {
     )
     .action(
       runner(async (opts) => {
+        const { loadConfig } = await import('../../config/load.ts');
+        const { collectStatus, formatStatus } = await import('../../lifecycle/status.ts');
         const paths = pathsFor(opts);
         const configFile = typeof opts.config === 'string' ? opts.config : paths.configFile;
         // status works without a configuration (e.g. an image being inspected), but not with a bad one.

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { AgentError } from '../../errors.ts';
-import { publish } from '../../publish/publish.ts';
 import { readSigningKeys } from '../../publish/keyfiles.ts';
 import { parseDuration } from '../../util/duration.ts';
 import { collect, runner } from '../action.ts';
@@ -24,6 +23,7 @@ export function publishCommand(): Command {
             `--kind must be sysext or confext, not ${String(opts.kind)}`,
           );
         }
+        const { publish } = await import('../../publish/publish.ts');
         const result = await publish({
           repo: String(opts.repo),
           keys: await readSigningKeys(opts.key as string[]),

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { AgentError } from '../../errors.ts';
-import { startServer } from '../../serve/server.ts';
 import { runner } from '../action.ts';
 import { emit } from '../runtime.ts';
 
@@ -23,6 +22,7 @@ export function serveCommand(): Command {
     .action(
       runner(async (opts, log, args) => {
         const { host, port } = parseListen(String(opts.listen));
+        const { startServer } = await import('../../serve/server.ts');
         const server = await startServer({
           root: args[0] as string,
           host,

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { readSigningKeys } from '../../publish/keyfiles.ts';
-import { signPayloadFile } from '../../publish/sign.ts';
 import { writeFileAtomic } from '../../store/atomic.ts';
 import { collect, runner } from '../action.ts';
 import { emit } from '../runtime.ts';
@@ -13,6 +12,7 @@ export function signCommand(): Command {
     .option('--output <file>', 'write the envelope here instead of stdout')
     .action(
       runner(async (opts, log, args) => {
+        const { signPayloadFile } = await import('../../publish/sign.ts');
         const keys = await readSigningKeys(opts.key as string[]);
         const { envelope, warning } = await signPayloadFile(args[0] as string, keys);
         if (warning) log.warn(warning);

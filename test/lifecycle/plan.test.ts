@@ -1,0 +1,198 @@
+// Planning (src/lifecycle/plan.ts): newest acceptable version by systemd's version order and the
+// action per configured extension.
+import { describe, expect, it } from 'vitest';
+import { plan, planExtension } from '../../src/lifecycle/plan.ts';
+import type { PlanInput } from '../../src/lifecycle/plan.ts';
+import type { ImageEntry, ManifestPayload } from '../../src/manifest/schema.ts';
+
+function entry(name: string, version: string): ImageEntry {
+  return {
+    path: `${name}/${name}_${version}.raw`,
+    size: 4096,
+    sha256: '0'.repeat(64),
+    verity: {
+      rootHash: '1'.repeat(64),
+      salt: '',
+      uuid: '00000000-0000-0000-0000-000000000000',
+      hashAlgorithm: 'sha256',
+      dataBlockSize: 4096,
+      hashBlockSize: 4096,
+    },
+  };
+}
+
+function manifest(
+  exts: Record<string, { kind?: 'sysext' | 'confext'; versions: string[] }>,
+): ManifestPayload {
+  const extensions: ManifestPayload['extensions'] = {};
+  for (const [name, { kind = 'sysext', versions }] of Object.entries(exts)) {
+    extensions[name] = {
+      kind,
+      versions: Object.fromEntries(versions.map((v) => [v, entry(name, v)])),
+    };
+  }
+  return {
+    schema: 1,
+    serial: 1,
+    issued: '2026-01-01T00:00:00Z',
+    expires: '2027-01-01T00:00:00Z',
+    extensions,
+  };
+}
+
+function input(
+  m: ManifestPayload,
+  current: Record<string, string> = {},
+  quarantined: Record<string, string[]> = {},
+  extra: Partial<PlanInput> = {},
+): PlanInput {
+  return {
+    names: Object.keys(m.extensions),
+    manifest: m,
+    current: (n) => current[n] ?? null,
+    quarantined: (n) => quarantined[n] ?? [],
+    ...extra,
+  };
+}
+
+describe('planExtension: newest by systemd version order', () => {
+  it.each<[string[], string]>([
+    [['1.9', '1.10', '1.2'], '1.10'],
+    [['2~rc1', '1.9'], '2~rc1'],
+    [['2', '2~rc1', '2~rc2'], '2'],
+    [['2~rc2', '2~rc10'], '2~rc10'],
+    [['1.0', '1.0^patch1'], '1.0^patch1'],
+    [['9', '10', '010', '8'], '10'],
+    [['1.0-1', '1.0-2', '1.0'], '1.0-2'],
+  ])('%j -> %s', (versions, newest) => {
+    const item = planExtension('hello', input(manifest({ hello: { versions } })));
+    // '10' and '010' compare equal: the first listed wins.
+    expect(item.target).toBe(newest);
+    expect(item.action).toBe('install');
+    expect(item.entry?.path).toBe(`hello/hello_${item.target}.raw`);
+  });
+});
+
+describe('planExtension: actions', () => {
+  const m = manifest({ hello: { versions: ['1.9', '1.10', '2~rc1'] } });
+
+  it('install when nothing is current, with kind and entry of the target', () => {
+    const item = planExtension('hello', input(m));
+    expect(item).toMatchObject({
+      name: 'hello',
+      kind: 'sysext',
+      current: null,
+      target: '2~rc1',
+      action: 'install',
+      skippedQuarantined: [],
+    });
+    expect(item.entry).toEqual(entry('hello', '2~rc1'));
+  });
+
+  it('update when the newest is newer than current (1.10 > 1.9, not string order)', () => {
+    const item = planExtension(
+      'hello',
+      input(manifest({ hello: { versions: ['1.9', '1.10'] } }), { hello: '1.9' }),
+    );
+    expect(item).toMatchObject({ current: '1.9', target: '1.10', action: 'update' });
+  });
+
+  it('update from a release candidate to the release (2~rc1 < 2)', () => {
+    const item = planExtension(
+      'hello',
+      input(manifest({ hello: { versions: ['2~rc1', '2'] } }), { hello: '2~rc1' }),
+    );
+    expect(item).toMatchObject({ target: '2', action: 'update' });
+  });
+
+  it('none when current is the newest', () => {
+    const item = planExtension('hello', input(m, { hello: '2~rc1' }));
+    expect(item).toMatchObject({ current: '2~rc1', target: '2~rc1', action: 'none' });
+  });
+
+  it('newer-installed when current is newer than anything in the manifest', () => {
+    const item = planExtension('hello', input(m, { hello: '2' }));
+    expect(item).toMatchObject({ current: '2', target: '2~rc1', action: 'newer-installed' });
+  });
+
+  it('missing when the manifest lacks the extension', () => {
+    const item = planExtension('absent', input(m, { absent: '1' }));
+    expect(item).toEqual({
+      name: 'absent',
+      kind: null,
+      current: '1',
+      target: null,
+      entry: null,
+      action: 'missing',
+      skippedQuarantined: [],
+    });
+  });
+
+  it('none with no target when the extension has no versions', () => {
+    const item = planExtension('hello', input(manifest({ hello: { versions: [] } })));
+    expect(item).toMatchObject({ target: null, entry: null, action: 'none' });
+  });
+
+  it('kind comes from the manifest', () => {
+    const item = planExtension(
+      'cfg',
+      input(manifest({ cfg: { kind: 'confext', versions: ['1'] } })),
+    );
+    expect(item.kind).toBe('confext');
+  });
+});
+
+describe('planExtension: quarantine', () => {
+  const m = manifest({ hello: { versions: ['1', '2', '3', '4'] } });
+
+  it('skips quarantined versions and reports those newer than the target', () => {
+    const item = planExtension('hello', input(m, { hello: '1' }, { hello: ['4', '3'] }));
+    expect(item).toMatchObject({ target: '2', action: 'update' });
+    expect([...item.skippedQuarantined].sort()).toEqual(['3', '4']);
+  });
+
+  it('a quarantined version older than the target is not reported', () => {
+    const item = planExtension('hello', input(m, { hello: '1' }, { hello: ['2', '4'] }));
+    expect(item.target).toBe('3');
+    expect(item.skippedQuarantined).toEqual(['4']);
+  });
+
+  it('quarantine of the newest keeps the current one: none', () => {
+    const item = planExtension('hello', input(m, { hello: '3' }, { hello: ['4'] }));
+    expect(item).toMatchObject({ target: '3', action: 'none', skippedQuarantined: ['4'] });
+  });
+
+  it('everything quarantined: no target, all reported', () => {
+    const item = planExtension('hello', input(m, {}, { hello: ['1', '2', '3', '4'] }));
+    expect(item).toMatchObject({ target: null, entry: null, action: 'none' });
+    expect([...item.skippedQuarantined].sort()).toEqual(['1', '2', '3', '4']);
+  });
+
+  it('allowQuarantined takes the newest again and reports nothing skipped', () => {
+    const item = planExtension(
+      'hello',
+      input(m, { hello: '1' }, { hello: ['4', '3'] }, { allowQuarantined: true }),
+    );
+    expect(item).toMatchObject({ target: '4', action: 'update', skippedQuarantined: [] });
+  });
+
+  it('quarantine is per extension', () => {
+    const two = manifest({ a: { versions: ['1', '2'] }, b: { versions: ['1', '2'] } });
+    const items = plan(input(two, {}, { a: ['2'] }));
+    expect(items.map((i) => [i.name, i.target])).toEqual([
+      ['a', '1'],
+      ['b', '2'],
+    ]);
+  });
+});
+
+describe('plan', () => {
+  it('plans every configured name in order, including missing ones', () => {
+    const m = manifest({ hello: { versions: ['1'] }, other: { versions: ['5'] } });
+    const items = plan(input(m, { hello: '1' }, {}, { names: ['site-config', 'hello'] }));
+    expect(items.map((i) => [i.name, i.action])).toEqual([
+      ['site-config', 'missing'],
+      ['hello', 'none'],
+    ]);
+  });
+});
