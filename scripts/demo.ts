@@ -27,6 +27,13 @@ async function agent(args: string[]): Promise<string> {
   return r.stdout;
 }
 
+async function publishFixture(repo: string, keys: string, version: string): Promise<void> {
+  const image = join(fixtures, `hello_${version}.raw`);
+  step(`sysext-agent publish --repo repo --key keys/demo.key hello_${version}.raw`);
+  const out = await agent(['publish', '--repo', repo, '--key', join(keys, 'demo.key'), image]);
+  process.stdout.write(`${out}\n`);
+}
+
 function canMerge(): string | null {
   if (process.env.SYSEXT_AGENT_DEMO_NO_MERGE) return 'SYSEXT_AGENT_DEMO_NO_MERGE is set';
   if (process.getuid?.() !== 0) return 'not running as root';
@@ -101,17 +108,7 @@ async function main(): Promise<void> {
     step('sysext-agent keygen --output keys/demo');
     process.stdout.write(`key id ${await agent(['keygen', '--output', join(keys, 'demo')])}\n`);
 
-    step('sysext-agent publish --repo repo --key keys/demo.key hello_1.0.raw');
-    process.stdout.write(
-      (await agent([
-        'publish',
-        '--repo',
-        repo,
-        '--key',
-        join(keys, 'demo.key'),
-        join(fixtures, 'hello_1.0.raw'),
-      ])) + '\n',
-    );
+    await publishFixture(repo, keys, '1.0');
 
     step('sysext-agent serve repo --listen 127.0.0.1:0');
     server = await startServe(repo);
@@ -135,17 +132,7 @@ async function main(): Promise<void> {
     step('update to 1.0');
     await updateAndShow(sandbox, config, blocker);
 
-    step('sysext-agent publish ... hello_2.0.raw');
-    process.stdout.write(
-      (await agent([
-        'publish',
-        '--repo',
-        repo,
-        '--key',
-        join(keys, 'demo.key'),
-        join(fixtures, 'hello_2.0.raw'),
-      ])) + '\n',
-    );
+    await publishFixture(repo, keys, '2.0');
     step('update to 2.0');
     await updateAndShow(sandbox, config, blocker);
     step('done: sandbox removed, server stopped; the host was not touched');

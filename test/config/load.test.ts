@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig } from '../../src/config/load.ts';
 import { exitCodeFor } from '../../src/errors.ts';
+import { codeOf } from '../helpers/errors.ts';
 
 const MINIMAL = {
   repositories: ['https://updates.example.com/stable/'],
@@ -13,15 +14,6 @@ const MINIMAL = {
 
 function parse(doc: unknown) {
   return parseConfig(JSON.stringify(doc), 'config.json');
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
 }
 
 async function asyncCodeOf(fn: () => Promise<unknown>): Promise<string | undefined> {

@@ -11,6 +11,7 @@ import {
 } from '../../src/manifest/dsse.ts';
 import type { Envelope, SigningKey } from '../../src/manifest/dsse.ts';
 import { keyIdOf } from '../../src/manifest/keys.ts';
+import { codeOf } from '../helpers/errors.ts';
 
 function keyFromSeed(byte: number): SigningKey {
   const pair = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(byte));
@@ -26,15 +27,6 @@ function trust(...keys: SigningKey[]): Map<string, Uint8Array> {
 }
 
 const PAYLOAD = Buffer.from('{"schema":1,"serial":7,"note":"h\u00e9llo"}', 'utf8');
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 function envelopeBytes(doc: unknown): Buffer {
   return Buffer.from(JSON.stringify(doc), 'utf8');

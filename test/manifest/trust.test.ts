@@ -8,6 +8,7 @@ import { keyIdOf } from '../../src/manifest/keys.ts';
 import { isSafeRelativePath } from '../../src/manifest/schema.ts';
 import { checkFreshness, parsePayload, verifyManifest } from '../../src/manifest/trust.ts';
 import type { TrustPolicy } from '../../src/manifest/trust.ts';
+import { codeOf } from '../helpers/errors.ts';
 
 const pair = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(9));
 const key: SigningKey = { secretKey: pair.secretKey, publicKey: pair.publicKey };
@@ -74,15 +75,6 @@ function policy(overrides: Partial<TrustPolicy> = {}): TrustPolicy {
     now: NOW,
     ...overrides,
   };
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
 }
 
 describe('verifyManifest', () => {

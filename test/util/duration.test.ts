@@ -2,15 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../src/errors.ts';
 import { parseDuration } from '../../src/util/duration.ts';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
+import { codeOf } from '../helpers/errors.ts';
 
 describe('parseDuration', () => {
   it.each<[string, number]>([
