@@ -23,6 +23,9 @@ export type AgentErrorCode =
   | 'BAD_IMAGE'
   | 'BAD_KEY'
   | 'NO_SPACE'
+  | 'STATE_CORRUPT'
+  | 'NO_PREVIOUS'
+  | 'NOT_INSTALLED'
   | 'IO'
   // a new version failed to merge or its health check and was rolled back (exit 3)
   | 'MERGE_FAILED'

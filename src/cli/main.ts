@@ -6,7 +6,15 @@ import { Command, CommanderError } from 'commander';
 import { AgentError, EXIT, exitCodeFor } from '../errors.ts';
 import { outcome } from './action.ts';
 import { keygenCommand } from './commands/keygen.ts';
-import { checkCommand, statusCommand, updateCommand } from './commands/lifecycle.ts';
+import {
+  checkCommand,
+  recoverCommand,
+  removeCommand,
+  rollbackCommand,
+  statusCommand,
+  updateCommand,
+  vacuumCommand,
+} from './commands/lifecycle.ts';
 import { publishCommand } from './commands/publish.ts';
 import { serveCommand } from './commands/serve.ts';
 import { signCommand } from './commands/sign.ts';
@@ -20,6 +28,7 @@ export function buildProgram(): Command {
     .option('--json', 'print exactly one JSON document on stdout')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .option('--refresh', 'with --root: also run systemd-sysext/confext refresh --root=DIR')
+    .option('--wait', 'wait for another running instance instead of exiting 75')
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({
@@ -29,7 +38,11 @@ export function buildProgram(): Command {
   for (const cmd of [
     checkCommand(),
     updateCommand(),
+    rollbackCommand(),
     statusCommand(),
+    removeCommand(),
+    vacuumCommand(),
+    recoverCommand(),
     keygenCommand(),
     signCommand(),
     publishCommand(),

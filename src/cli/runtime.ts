@@ -10,6 +10,7 @@ export interface GlobalOptions {
   json?: boolean;
   logLevel?: string;
   refresh?: boolean;
+  wait?: boolean;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

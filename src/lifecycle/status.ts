@@ -4,6 +4,8 @@ import type { Config } from '../config/schema.ts';
 import { activeVersion } from '../store/activation.ts';
 import { listStored } from '../store/images.ts';
 import { readState, type AgentState } from '../store/state.ts';
+import { rebuildState } from '../store/rebuild.ts';
+import { AgentError } from '../errors.ts';
 
 export interface StatusReport {
   extensions: Record<
@@ -27,7 +29,10 @@ export async function collectStatus(
   paths: HostPaths,
   config: Config | null,
 ): Promise<StatusReport> {
-  const state = await readState(paths.stateFile);
+  const state = await readState(paths.stateFile).catch(async (err: unknown) => {
+    if (err instanceof AgentError && err.code === 'STATE_CORRUPT') return rebuildState(paths);
+    throw err;
+  });
   const names = new Set([
     ...Object.keys(config?.extensions ?? {}),
     ...Object.keys(state.extensions),

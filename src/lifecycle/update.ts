@@ -4,29 +4,21 @@
  * switch; after the switch, a failed merge or health check switches every extension of the
  * transaction back (exit 3), and a failed way back is exit 4.
  */
-import { AgentError, EXIT } from '../errors.ts';
+import { AgentError } from '../errors.ts';
 import { createHttpClient } from '../net/http.ts';
 import { deleteStored } from '../store/images.ts';
 import { readState, writeState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
 import { fetchTrustedManifest, type FetchedManifest } from './manifest-source.ts';
 import { plan, type PlanItem } from './plan.ts';
+import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
 import { stageVersion, type Staged } from './stage.ts';
-import { applySwitch, type SwitchOutcome } from './switch.ts';
+import { runTransaction, txEnvFromContext, type TxOutcome } from './transaction.ts';
 import { currentVersion, recordAccepted, pruneStore } from './state-ops.ts';
 
 export interface UpdateOptions {
   names: readonly string[];
   allowQuarantined: boolean;
-}
-
-export interface ExtensionReport {
-  kind: string | null;
-  from: string | null;
-  to: string | null;
-  action: string;
-  result: 'updated' | 'installed' | 'up-to-date' | 'staged' | 'rolled-back' | 'skipped' | 'failed';
-  message?: string;
 }
 
 export interface UpdateReport {
@@ -108,13 +100,19 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
   const work = items.filter((i) => i.action === 'install' || i.action === 'update');
   const staged = await stageAll(ctx, manifest, work);
   recordAccepted(state, manifest.payload, ctx.now());
-  const outcome: SwitchOutcome =
-    work.length > 0 ? await applySwitch(ctx, state, work) : { ok: true, failures: new Map() };
+  await writeState(ctx.paths.stateFile, state);
+  const moves = work.flatMap((i) =>
+    i.kind && i.target ? [{ name: i.name, kind: i.kind, from: i.current, to: i.target }] : [],
+  );
+  const outcome: TxOutcome =
+    moves.length > 0
+      ? await runTransaction(txEnvFromContext(ctx), state, 'update', moves)
+      : { ok: true, failures: {} };
   const report = buildReport(ctx, items, outcome);
+  // Retention after success only: a failed run keeps everything it might need to go back to.
   if (outcome.ok) {
     for (const s of staged) await pruneStore(ctx, state, s.name);
   }
-  await writeState(ctx.paths.stateFile, state);
   return {
     ...report,
     manifest: { serial: manifest.payload.serial, expires: manifest.payload.expires },
@@ -124,31 +122,20 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
 function buildReport(
   ctx: AgentContext,
   items: PlanItem[],
-  outcome: SwitchOutcome,
+  outcome: TxOutcome,
 ): Omit<UpdateReport, 'manifest'> {
   const extensions: Record<string, ExtensionReport> = {};
   for (const item of items) {
-    const failure = outcome.failures.get(item.name);
+    const base = reportFor(item, 'up-to-date');
     if (item.action === 'missing')
       extensions[item.name] = reportFor(item, 'skipped', 'not in the manifest');
     else if (item.action === 'none' || item.action === 'newer-installed')
-      extensions[item.name] = reportFor(item, 'up-to-date');
-    else if (failure) extensions[item.name] = reportFor(item, 'failed', failure);
-    else if (!outcome.ok)
-      extensions[item.name] = reportFor(
-        item,
-        'rolled-back',
-        'rolled back with the rest of the transaction',
-      );
+      extensions[item.name] = base;
+    else if (!outcome.ok) extensions[item.name] = { ...base, ...failedResult(outcome, item.name) };
     else if (!ctx.refresh)
       extensions[item.name] = reportFor(item, 'staged', 'switched; merged at the next refresh');
     else
       extensions[item.name] = reportFor(item, item.action === 'install' ? 'installed' : 'updated');
   }
-  const exitCode = outcome.ok
-    ? EXIT.OK
-    : outcome.rollbackFailed
-      ? EXIT.NEEDS_ATTENTION
-      : EXIT.ROLLED_BACK;
-  return { exitCode, extensions };
+  return { exitCode: exitCodeOf(outcome), extensions };
 }

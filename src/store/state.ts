@@ -49,11 +49,16 @@ export async function readState(file: string): Promise<AgentState> {
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new AgentError('IO', `state ${file} is not valid JSON`, { cause: err });
+    throw new AgentError('STATE_CORRUPT', `state ${file} is not valid JSON`, { cause: err });
   }
   const parsed = stateSchema.safeParse(doc);
-  if (!parsed.success)
-    throw new AgentError('IO', `state ${file} is not valid: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AgentError(
+      'STATE_CORRUPT',
+      `state ${file} is not valid: ${issue?.path.join('.')} ${issue?.message}`,
+    );
+  }
   return parsed.data;
 }
 

@@ -1,11 +1,29 @@
 /**
- * The host-side commands: check, update, status. Implementations are imported when a command
- * runs, so `--help` and light commands do not pay for loading the HTTP and schema libraries.
+ * The host-side commands: check, update, rollback, remove, vacuum, recover, status.
+ * Implementations are imported when a command runs, so `--help` and light commands do not pay
+ * for loading the HTTP and schema libraries.
  */
 import { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import type { ExtensionReport } from '../../lifecycle/report.ts';
+import { underLock } from '../host.ts';
 import { runner } from '../action.ts';
 import { buildContext, emit, pathsFor } from '../runtime.ts';
+
+function describe(name: string, e: ExtensionReport): string {
+  const change =
+    e.result === 'up-to-date'
+      ? e.from
+        ? ` (${e.from})`
+        : ''
+      : ` ${e.from ?? '(none)'} -> ${e.to ?? '(none)'}`;
+  return `${name}: ${e.result}${change}${e.message ? `: ${e.message}` : ''}`;
+}
+
+function describeAll(extensions: Record<string, ExtensionReport>): string {
+  return Object.entries(extensions)
+    .map(([n, e]) => describe(n, e))
+    .join('\n');
+}
 
 export function checkCommand(): Command {
   return new Command('check')
@@ -15,7 +33,8 @@ export function checkCommand(): Command {
     .action(
       runner(async (opts, log) => {
         const { runCheck } = await import('../../lifecycle/check.ts');
-        const report = await runCheck(await buildContext(opts, log));
+        const ctx = await buildContext(opts, log);
+        const report = await underLock(ctx.paths, opts, log, () => runCheck(ctx));
         emit(opts, report, () =>
           [
             `manifest serial ${report.manifest.serial} from ${report.manifest.url}, expires ${report.manifest.expires}`,
@@ -45,19 +64,93 @@ export function updateCommand(): Command {
       runner(async (opts, log, args) => {
         const { runUpdate } = await import('../../lifecycle/update.ts');
         const ctx = await buildContext(opts, log);
-        const report = await runUpdate(ctx, {
-          names: args,
-          allowQuarantined: opts.allowQuarantined === true,
-        });
+        const report = await underLock(ctx.paths, opts, log, () =>
+          runUpdate(ctx, { names: args, allowQuarantined: opts.allowQuarantined === true }),
+        );
+        emit(opts, report, () => describeAll(report.extensions));
+        return report.exitCode;
+      }),
+    );
+}
+
+export function rollbackCommand(): Command {
+  return new Command('rollback')
+    .description(
+      'make the previous version current again (all or the named extensions); quarantine the one left',
+    )
+    .argument(
+      '[names...]',
+      'extensions to roll back (default: every one that has a previous version)',
+    )
+    .action(
+      runner(async (opts, log, args) => {
+        const { runRollback } = await import('../../lifecycle/rollback.ts');
+        const ctx = await buildContext(opts, log);
+        const report = await underLock(ctx.paths, opts, log, () => runRollback(ctx, args));
+        emit(opts, report, () => describeAll(report.extensions));
+        return report.exitCode;
+      }),
+    );
+}
+
+export function removeCommand(): Command {
+  return new Command('remove')
+    .description(
+      'deactivate, refresh, confirm it is gone from the merge, delete its stored versions and state',
+    )
+    .argument('<names...>', 'extensions to remove')
+    .action(
+      runner(async (opts, log, args) => {
+        const { runRemove } = await import('../../lifecycle/remove.ts');
+        const ctx = await buildContext(opts, log);
+        const report = await underLock(ctx.paths, opts, log, () => runRemove(ctx, args));
+        for (const w of report.warnings) log.warn(w);
         emit(opts, report, () =>
-          Object.entries(report.extensions)
-            .map(
-              ([n, e]) =>
-                `${n}: ${e.result}${e.to && e.result !== 'up-to-date' ? ` ${e.from ?? '(none)'} -> ${e.to}` : e.from ? ` (${e.from})` : ''}${e.message ? `: ${e.message}` : ''}`,
-            )
-            .join('\n'),
+          [describeAll(report.extensions), ...report.warnings.map((w) => `note: ${w}`)].join('\n'),
         );
         return report.exitCode;
+      }),
+    );
+}
+
+export function vacuumCommand(): Command {
+  return new Command('vacuum')
+    .description(
+      'delete stored versions beyond keep (never current or previous) and stale partial downloads',
+    )
+    .action(
+      runner(async (opts, log) => {
+        const { runVacuum } = await import('../../lifecycle/vacuum.ts');
+        const ctx = await buildContext(opts, log);
+        const report = await underLock(ctx.paths, opts, log, () => runVacuum(ctx));
+        emit(opts, report, () =>
+          [
+            ...report.deleted.map((d) => `deleted ${d.name} ${d.version}`),
+            ...report.partialsDeleted.map((p) => `deleted partial download ${p}`),
+            report.deleted.length + report.partialsDeleted.length === 0 ? 'nothing to delete' : '',
+          ]
+            .filter(Boolean)
+            .join('\n'),
+        );
+        return 0;
+      }),
+    );
+}
+
+export function recoverCommand(): Command {
+  return new Command('recover')
+    .description(
+      'finish or undo a transaction interrupted by a crash or power loss (no configuration needed)',
+    )
+    .action(
+      runner(async (opts, log) => {
+        const report = await underLock(pathsFor(opts), opts, log, async (r) => r);
+        emit(opts, report, () =>
+          report.recovered
+            ? `recovered an interrupted ${report.command} (${report.phase} phase, at ${report.step}): ${report.outcome}`
+            : 'nothing to recover',
+        );
+        return 0;
       }),
     );
 }
@@ -68,7 +161,8 @@ export function statusCommand(): Command {
       'current, previous, installed and quarantined versions; accepted manifest; no network',
     )
     .action(
-      runner(async (opts) => {
+      runner(async (opts, log) => {
+        const { existsSync } = await import('node:fs');
         const { loadConfig } = await import('../../config/load.ts');
         const { collectStatus, formatStatus } = await import('../../lifecycle/status.ts');
         const paths = pathsFor(opts);
@@ -76,6 +170,11 @@ export function statusCommand(): Command {
         // status works without a configuration (e.g. an image being inspected), but not with a bad one.
         const config =
           opts.config !== undefined || existsSync(configFile) ? await loadConfig(configFile) : null;
+        // Recover first when the lock is free; a running instance (or a read-only tree) only
+        // means status reports what is on disk now.
+        await underLock(paths, { ...opts, wait: false }, log, async () => undefined).catch(
+          (err: Error) => log.info({ reason: err.message }, 'status without recovery'),
+        );
         const report = await collectStatus(paths, config);
         emit(opts, report, () => formatStatus(report));
         return 0;

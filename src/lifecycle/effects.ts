@@ -1,0 +1,89 @@
+/**
+ * What a finished transaction means for state.json, as functions of the journal's data alone,
+ * so `recover` can apply them after a crash exactly as the interrupted run would have.
+ * Each is idempotent: recovery may apply one to a state that already has it.
+ */
+import type { AgentState } from '../store/state.ts';
+import { compareVersions, newestVersion } from '../version/compare.ts';
+import type { Journal, Move } from './journal.ts';
+import { ensureExtensionState, quarantine, setResult } from './state-ops.ts';
+
+export type Command = Journal['command'];
+
+/** After a rollback, "previous" is the newest stored version below the new current that is not quarantined. */
+export function previousBelow(
+  stored: readonly string[],
+  current: string,
+  quarantined: readonly string[],
+): string | null {
+  const bad = new Set(quarantined);
+  return (
+    newestVersion(stored.filter((v) => !bad.has(v) && compareVersions(v, current) < 0)) ?? null
+  );
+}
+
+export function applySuccess(
+  state: AgentState,
+  command: Command,
+  moves: readonly Move[],
+  stored: ReadonlyMap<string, readonly string[]>,
+  now: Date,
+  staged = false,
+): void {
+  for (const m of moves) {
+    if (command === 'remove') {
+      delete state.extensions[m.name];
+      continue;
+    }
+    const ext = ensureExtensionState(state, m.name, m.kind);
+    if (command === 'update') {
+      ext.previous = m.from ?? ext.previous;
+      ext.current = m.to;
+      setResult(
+        ext,
+        m.from ? 'update' : 'install',
+        true,
+        now,
+        `${m.to} ${staged ? 'staged' : 'merged'}`,
+      );
+    } else {
+      if (m.from) quarantine(ext, m.from, 'rolled back by the rollback command', now);
+      ext.current = m.to;
+      const q = ext.quarantined.map((x) => x.version);
+      ext.previous = m.to ? previousBelow(stored.get(m.name) ?? [], m.to, q) : null;
+      setResult(ext, 'rollback', true, now, `${m.from} -> ${m.to}`);
+    }
+  }
+}
+
+export function applyFailure(
+  state: AgentState,
+  command: Command,
+  moves: readonly Move[],
+  failures: Readonly<Record<string, string>>,
+  now: Date,
+): void {
+  for (const m of moves) {
+    const existing = state.extensions[m.name];
+    if (!existing && m.from === null && !failures[m.name]) continue;
+    const ext = existing ?? ensureExtensionState(state, m.name, m.kind);
+    const reason = failures[m.name];
+    // A version that failed to merge or its health check is not tried again unattended.
+    if (reason && m.to) quarantine(ext, m.to, reason, now);
+    setResult(ext, command, false, now, reason ?? 'rolled back with the rest of the transaction');
+  }
+}
+
+/** A crash before the new versions were proven: the host is back on `from`, state unchanged. */
+export function applyInterrupted(
+  state: AgentState,
+  command: Command,
+  moves: readonly Move[],
+  now: Date,
+): void {
+  for (const m of moves) {
+    const ext = state.extensions[m.name];
+    if (ext)
+      setResult(ext, command, false, now, `interrupted; recovered to ${m.from ?? 'inactive'}`);
+  }
+}

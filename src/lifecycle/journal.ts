@@ -1,0 +1,75 @@
+/**
+ * The transaction journal (PRODUCT.md promise 2): before each step that changes the host, the
+ * journal names the step and everything recovery needs (the moves, the phase, the failures, the
+ * refresh and sidecar settings), written atomically. `recover` reads only this file and the
+ * state, never the configuration, so it can run at boot before anything else.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { HostPaths } from '../config/paths.ts';
+import { AgentError } from '../errors.ts';
+import { fsyncDir, writeFileAtomic } from '../store/atomic.ts';
+
+const move = z.object({
+  name: z.string(),
+  kind: z.enum(['sysext', 'confext']),
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+});
+
+const journalSchema = z.object({
+  schema: z.literal(1),
+  command: z.enum(['update', 'rollback', 'remove']),
+  /** forward: switching to `to`; back: returning to `from` after a failure; commit: `to` proven. */
+  phase: z.enum(['forward', 'back', 'commit']),
+  step: z.string(),
+  moves: z.array(move),
+  failures: z.record(z.string(), z.string()),
+  sidecars: z.boolean(),
+  refresh: z.boolean(),
+  root: z.string().nullable(),
+  startedAt: z.string(),
+});
+
+export type Journal = z.infer<typeof journalSchema>;
+export type Move = z.infer<typeof move>;
+
+export function journalPath(paths: HostPaths): string {
+  return join(paths.stateDir, 'journal.json');
+}
+
+export async function readJournal(paths: HostPaths): Promise<Journal | null> {
+  let text: string;
+  try {
+    text = await readFile(journalPath(paths), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  const parsed = journalSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    // Written only by atomic rename, so a bad journal was not written by this agent.
+    throw new AgentError(
+      'IO',
+      `journal ${journalPath(paths)} is not valid; inspect it and remove it by hand`,
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * Records `step` (and the journal's current phase and failures) before the step is done.
+ * SYSEXT_AGENT_TEST_CRASH_AT=STEP makes the process kill itself right after recording that
+ * step: the crash tests use it to stop at every journal step, not only at random moments.
+ */
+export async function journalStep(paths: HostPaths, journal: Journal, step: string): Promise<void> {
+  journal.step = step;
+  await writeFileAtomic(journalPath(paths), JSON.stringify(journal, null, 2) + '\n');
+  if (process.env.SYSEXT_AGENT_TEST_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
+}
+
+export async function endJournal(paths: HostPaths): Promise<void> {
+  await rm(journalPath(paths), { force: true });
+  await fsyncDir(paths.stateDir);
+}

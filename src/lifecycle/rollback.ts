@@ -1,0 +1,63 @@
+/**
+ * `rollback [NAME...]`: the previous version becomes current again, through the same journaled
+ * transaction as an update (switch, refresh, prove, health check). The version left behind is
+ * quarantined so that the next unattended update does not bring it straight back.
+ */
+import { existsSync } from 'node:fs';
+import { AgentError } from '../errors.ts';
+import { storedImage } from '../store/images.ts';
+import { readState } from '../store/state.ts';
+import type { AgentContext } from './context.ts';
+import type { Move } from './journal.ts';
+import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
+import { runTransaction, txEnvFromContext } from './transaction.ts';
+
+export interface RollbackReport {
+  exitCode: number;
+  extensions: Record<string, ExtensionReport>;
+  rollbackFailed?: string;
+}
+
+export async function runRollback(
+  ctx: AgentContext,
+  names: readonly string[],
+): Promise<RollbackReport> {
+  const state = await readState(ctx.paths.stateFile);
+  const candidates =
+    names.length > 0
+      ? [...new Set(names)]
+      : Object.keys(state.extensions).filter((n) => state.extensions[n]?.previous);
+  if (candidates.length === 0) {
+    throw new AgentError('NO_PREVIOUS', 'no extension has a previous version to roll back to');
+  }
+  const moves: Move[] = candidates.map((name) => {
+    const ext = state.extensions[name];
+    if (!ext?.current) throw new AgentError('NOT_INSTALLED', `${name} is not installed`);
+    if (!ext.previous)
+      throw new AgentError(
+        'NO_PREVIOUS',
+        `${name} has no previous version to roll back to (current ${ext.current})`,
+      );
+    if (!existsSync(storedImage(ctx.paths, name, ext.previous).image)) {
+      throw new AgentError('NO_PREVIOUS', `${name} ${ext.previous} is no longer in the store`);
+    }
+    return { name, kind: ext.kind, from: ext.current, to: ext.previous };
+  });
+  const outcome = await runTransaction(txEnvFromContext(ctx), state, 'rollback', moves);
+  const extensions: Record<string, ExtensionReport> = {};
+  for (const m of moves) {
+    const base = { kind: m.kind, from: m.from, to: m.to, action: 'rollback' };
+    extensions[m.name] = outcome.ok
+      ? {
+          ...base,
+          result: ctx.refresh ? 'rolled-back' : 'staged',
+          message: `${m.from} quarantined`,
+        }
+      : { ...base, ...failedResult(outcome, m.name) };
+  }
+  return {
+    exitCode: exitCodeOf(outcome),
+    extensions,
+    ...(outcome.rollbackFailed ? { rollbackFailed: outcome.rollbackFailed } : {}),
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * `vacuum`: delete stored versions beyond `keep` (never current or previous), and partial
+ * downloads that can no longer be wanted: of extensions not configured or not newer than what
+ * is current. Partial downloads of newer versions stay, to be resumed.
+ */
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { deleteStored, listStored } from '../store/images.ts';
+import { readState } from '../store/state.ts';
+import { compareVersions } from '../version/compare.ts';
+import { parseImageFileName } from '../version/syntax.ts';
+import type { AgentContext } from './context.ts';
+import { versionsBeyondKeep } from './retention.ts';
+
+export interface VacuumReport {
+  deleted: { name: string; version: string }[];
+  partialsDeleted: string[];
+}
+
+export async function runVacuum(ctx: AgentContext): Promise<VacuumReport> {
+  const state = await readState(ctx.paths.stateFile);
+  const deleted: VacuumReport['deleted'] = [];
+  for (const name of await readdir(ctx.paths.imagesDir).catch(() => [] as string[])) {
+    const ext = state.extensions[name];
+    const doomed = versionsBeyondKeep(
+      await listStored(ctx.paths, name),
+      ext?.current ?? null,
+      ext?.previous ?? null,
+      ctx.config.keep,
+    );
+    for (const version of doomed) {
+      await deleteStored(ctx.paths, name, version);
+      deleted.push({ name, version });
+    }
+  }
+  const partialsDeleted: string[] = [];
+  for (const file of await readdir(ctx.paths.partialDir).catch(() => [] as string[])) {
+    const parsed = parseImageFileName(file.replace(/\.part$/, ''));
+    const current = parsed ? state.extensions[parsed.name]?.current : undefined;
+    const wanted =
+      parsed !== undefined &&
+      parsed.name in ctx.config.extensions &&
+      (current === undefined || current === null || compareVersions(parsed.version, current) > 0);
+    if (!wanted) {
+      await rm(join(ctx.paths.partialDir, file), { force: true });
+      partialsDeleted.push(file);
+    }
+  }
+  return { deleted, partialsDeleted };
+}

@@ -1,0 +1,125 @@
+/**
+ * One instance at a time (PRODUCT.md exit code 75). The lock file names its holder by PID and
+ * process start time (/proc/PID/stat field 22), so a lock left by a killed agent is taken over
+ * at once instead of after a timeout, and a reused PID is not mistaken for the holder.
+ * Time-based stale detection (mtime, as proper-lockfile does) would make every run after a
+ * crash wait out the stale interval, which recovery at boot cannot afford.
+ *
+ * Acquisition links a fully written temp file to the lock path: link(2) fails with EEXIST if
+ * the lock exists, so the lock file is never seen half written.
+ */
+import { readFileSync } from 'node:fs';
+import { link, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AgentError } from '../errors.ts';
+import { tempPathFor } from './atomic.ts';
+
+function startTimeOf(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, starttime field 22, i.e. index 19 after the paren.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function holderAlive(content: string): boolean {
+  const [pid, start] = content.trim().split(' ');
+  if (!pid || !/^\d+$/.test(pid)) return false;
+  const actual = startTimeOf(Number(pid));
+  return actual !== null && actual === start;
+}
+
+export class HostLock {
+  readonly file: string;
+  private readonly token: string;
+  /** The first directory acquire() had to create, removed again on release when left empty. */
+  private readonly created: string | undefined;
+  private released = false;
+
+  private constructor(file: string, token: string, created: string | undefined) {
+    this.file = file;
+    this.token = token;
+    this.created = created;
+  }
+
+  static async acquire(file: string, opts: { wait: boolean; pollMs?: number }): Promise<HostLock> {
+    const created = await mkdir(dirname(file), { recursive: true });
+    const token = `${process.pid} ${startTimeOf(process.pid) ?? '0'}\n`;
+    for (;;) {
+      if (await tryLink(file, token)) return new HostLock(file, token, created);
+      const ino = await stat(file).then(
+        (st) => st.ino,
+        () => null,
+      );
+      const holder = await readFile(file, 'utf8').catch(() => '');
+      if (ino === null) continue;
+      if (holder !== '' && !holderAlive(holder)) {
+        await breakStale(file, ino);
+        continue;
+      }
+      if (!opts.wait) {
+        const pid = holder.trim().split(' ')[0] ?? '?';
+        throw new AgentError(
+          'LOCKED',
+          `another sysext-agent (pid ${pid}) holds ${file}; nothing done`,
+        );
+      }
+      await sleep(opts.pollMs ?? 200);
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    const content = await readFile(this.file, 'utf8').catch(() => '');
+    if (content === this.token) await rm(this.file, { force: true });
+    if (this.created) await removeEmptyDirs(dirname(this.file), this.created);
+  }
+}
+
+async function tryLink(file: string, token: string): Promise<boolean> {
+  const tmp = tempPathFor(file);
+  await writeFile(tmp, token, { mode: 0o644 });
+  try {
+    await link(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new AgentError('IO', `cannot create lock ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/**
+ * Moves the dead holder's lock aside. If another taker broke it first and already holds a new
+ * lock (a different inode), that live lock is linked back before anyone else can take the path.
+ */
+async function breakStale(file: string, staleIno: number): Promise<void> {
+  const aside = tempPathFor(`${file}.stale`);
+  try {
+    await rename(file, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if ((await stat(aside)).ino !== staleIno) await link(aside, file).catch(() => undefined);
+  await rm(aside, { force: true });
+}
+
+/** A run that changed nothing leaves no trace, not even the directories the lock needed. */
+async function removeEmptyDirs(from: string, upTo: string): Promise<void> {
+  for (let dir = from; dir.startsWith(upTo); dir = dirname(dir)) {
+    try {
+      await rmdir(dir);
+    } catch {
+      return;
+    }
+    if (dir === upTo) return;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * An empty or corrupt state.json is moved aside and rebuilt from what is on disk (the
+ * activation symlinks and the store), with a warning, never a crash. What cannot be recovered
+ * from disk (quarantine reasons, the accepted serial) starts empty; the warning says so.
+ */
+import { readdir, readlink, rename } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import type { Logger } from 'pino';
+import type { HostPaths } from '../config/paths.ts';
+import { AgentError } from '../errors.ts';
+import { compareVersions, newestVersion } from '../version/compare.ts';
+import { listStored } from './images.ts';
+import { emptyState, readState, writeState, type AgentState } from './state.ts';
+
+async function activeLinks(dir: string): Promise<{ name: string; version: string }[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const found: { name: string; version: string }[] = [];
+  for (const entry of entries.filter((e) => e.endsWith('.raw') && !e.startsWith('.'))) {
+    const name = entry.slice(0, -'.raw'.length);
+    const target = await readlink(`${dir}/${entry}`).catch(() => null);
+    const file = target ? basename(target) : '';
+    if (file.startsWith(`${name}_`) && file.endsWith('.raw')) {
+      found.push({ name, version: file.slice(name.length + 1, -'.raw'.length) });
+    }
+  }
+  return found;
+}
+
+export async function rebuildState(paths: HostPaths): Promise<AgentState> {
+  const state = emptyState();
+  for (const kind of ['sysext', 'confext'] as const) {
+    const dir = kind === 'sysext' ? paths.sysextDir : paths.confextDir;
+    for (const { name, version } of await activeLinks(dir)) {
+      const stored = await listStored(paths, name);
+      const previous = newestVersion(stored.filter((v) => compareVersions(v, version) < 0)) ?? null;
+      state.extensions[name] = {
+        kind,
+        current: version,
+        previous,
+        quarantined: [],
+        lastResult: null,
+      };
+    }
+  }
+  return state;
+}
+
+/** Reads state.json; a corrupt one is moved aside and rebuilt (and written) from disk. */
+export async function loadState(paths: HostPaths, log: Logger): Promise<AgentState> {
+  try {
+    return await readState(paths.stateFile);
+  } catch (err) {
+    if (!(err instanceof AgentError) || err.code !== 'STATE_CORRUPT') throw err;
+    const aside = `${paths.stateFile}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    await rename(paths.stateFile, aside);
+    const state = await rebuildState(paths);
+    await writeState(paths.stateFile, state);
+    log.warn(
+      { moved: aside, reason: err.message, rebuilt: Object.keys(state.extensions) },
+      'state.json was corrupt: moved aside and rebuilt from the activation links and the store; quarantine list and accepted serial start empty',
+    );
+    process.stderr.write(
+      `sysext-agent: warning: ${err.message}; moved to ${basename(aside)} in ${dirname(aside)} and rebuilt from disk\n`,
+    );
+    return state;
+  }
+}
