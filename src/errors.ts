@@ -9,6 +9,8 @@ export type AgentErrorCode =
   // failed before anything changed (exit 1)
   | 'NETWORK'
   | 'HTTP_STATUS'
+  | 'INSECURE_REDIRECT'
+  | 'BAD_RANGE'
   | 'TOO_LARGE'
   | 'MANIFEST_FORMAT'
   | 'SIGNATURE'

@@ -3,6 +3,7 @@ import { pino, type Logger } from 'pino';
 import { hostPaths, type HostPaths } from '../config/paths.ts';
 import { AgentError } from '../errors.ts';
 import type { AgentContext } from '../lifecycle/context.ts';
+import { progressFactory } from './progress.ts';
 
 export interface GlobalOptions {
   root?: string;
@@ -34,6 +35,7 @@ export async function buildContext(opts: GlobalOptions, log: Logger): Promise<Ag
   const config = await loadConfig(opts.config ?? paths.configFile);
   // With --root the agent prepares an image offline: refresh only when asked (PRODUCT.md section 2).
   const refresh = config.refresh && (opts.root === undefined || opts.refresh === true);
+  const progress = await progressFactory(opts);
   return Object.freeze({
     paths,
     config,
@@ -41,6 +43,7 @@ export async function buildContext(opts: GlobalOptions, log: Logger): Promise<Ag
     refresh,
     rootOption: opts.root === undefined ? undefined : paths.root,
     now: () => new Date(),
+    ...(progress ? { progress } : {}),
   });
 }
 

@@ -5,7 +5,7 @@
 import { createHttpClient } from '../net/http.ts';
 import { readState, writeState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
-import { fetchTrustedManifest } from './manifest-source.ts';
+import { fetchTrustedManifest, rememberManifest } from './manifest-source.ts';
 import { plan } from './plan.ts';
 import { currentVersion, recordAccepted } from './state-ops.ts';
 
@@ -38,8 +38,11 @@ export async function runCheck(ctx: AgentContext): Promise<CheckReport> {
     current: (n) => currentVersion(state, n),
     quarantined: (n) => (state.extensions[n]?.quarantined ?? []).map((q) => q.version),
   });
-  recordAccepted(state, manifest.payload, ctx.now());
-  await writeState(ctx.paths.stateFile, state);
+  if (!manifest.notModified) {
+    recordAccepted(state, manifest.payload, ctx.now());
+    await writeState(ctx.paths.stateFile, state);
+    await rememberManifest(ctx, manifest);
+  }
   const extensions: CheckReport['extensions'] = {};
   for (const i of items) {
     extensions[i.name] = {

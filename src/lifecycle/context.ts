@@ -12,4 +12,11 @@ export interface AgentContext {
   /** `--root` as given, passed on to systemd-sysext as `--root=`; undefined for the real host. */
   readonly rootOption: string | undefined;
   readonly now: () => Date;
+  /** A progress display for one download (a bar on a terminal), when wanted. */
+  readonly progress?: (label: string, total: number) => ProgressDisplay;
+}
+
+export interface ProgressDisplay {
+  update: (done: number, total: number) => void;
+  stop: () => void;
 }

@@ -16,6 +16,12 @@ const move = z.object({
   kind: z.enum(['sysext', 'confext']),
   from: z.string().nullable(),
   to: z.string().nullable(),
+  /**
+   * Whether `from` was live with verity sidecars when the transaction began: the way back
+   * restores it exactly as it was, whatever `veritySidecars` says now. Absent in journals
+   * written before this field existed (then the journal's `sidecars` applies).
+   */
+  fromSidecars: z.boolean().optional(),
 });
 
 const journalSchema = z.object({

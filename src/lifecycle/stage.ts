@@ -2,7 +2,9 @@
  * Step 4-6 of PRODUCT.md section 1 for one extension: make sure a verified copy of the target
  * version is in the store, downloading (and verifying while downloading) when needed.
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
+import { discardPartial } from '../net/partial.ts';
+import { ensureSpace, hashTreeBytes } from '../store/space.ts';
 import { downloadVerified } from '../net/download.ts';
 import type { HttpClient } from '../net/http.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
@@ -42,16 +44,35 @@ export async function stageVersion(
   if (existsSync(stored.image)) await deleteStored(ctx.paths, name, version);
   const partial = partialPath(ctx.paths, name, version);
   const urls = imageUrls(ctx, manifest, entry.path);
-  ctx.log.info({ name, version, urls, size: entry.size }, 'downloading');
+  await mkdir(ctx.paths.partialDir, { recursive: true, mode: 0o700 });
+  const have = await stat(partial).then(
+    (s) => s.size,
+    () => 0,
+  );
+  await ensureSpace(
+    ctx.paths.partialDir,
+    Math.max(0, entry.size - have) + hashTreeBytes(entry.size),
+    `${name} ${version}`,
+  );
+  ctx.log.info({ name, version, urls, size: entry.size, resumeFrom: have }, 'downloading');
+  const bar = ctx.progress?.(`${name} ${version}`, entry.size);
+  let verified;
   try {
-    const verified = await downloadVerified(http, urls, entry, partial);
-    await commitToStore(ctx.paths, name, version, partial, verified);
-    ctx.log.info(
-      { name, version, from: verified.sourceUrl, rootHash: verified.rootHash },
-      'image verified and stored',
-    );
+    verified = await downloadVerified(http, urls, entry, partial, bar?.update);
   } finally {
-    await rm(partial, { force: true });
+    bar?.stop();
   }
+  await commitToStore(ctx.paths, name, version, partial, verified);
+  await discardPartial(partial);
+  ctx.log.info(
+    {
+      name,
+      version,
+      from: verified.sourceUrl,
+      received: verified.received,
+      rootHash: verified.rootHash,
+    },
+    'image verified and stored',
+  );
   return { name, version, added: true };
 }

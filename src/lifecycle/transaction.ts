@@ -3,10 +3,11 @@
  * switch every activation entry, refresh, prove each merge, run health checks; on any failure
  * switch everything back, refresh, prove the old state. Every host change is journaled first.
  */
+import { lstat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { HostPaths } from '../config/paths.ts';
 import type { ExtensionConfig } from '../config/schema.ts';
-import { activate, deactivate } from '../store/activation.ts';
+import { activate, activationEntries, deactivate } from '../store/activation.ts';
 import { listStored, storedImage } from '../store/images.ts';
 import { writeState, type AgentState } from '../store/state.ts';
 import { applyFailure, applySuccess, type Command } from './effects.ts';
@@ -32,8 +33,19 @@ export interface TxOutcome {
 }
 
 export async function setActive(env: TxEnv, m: Move, version: string | null): Promise<void> {
-  if (version) await activate(env.paths, m.kind, m.name, version, env.sidecars);
-  else await deactivate(env.paths, m.kind, m.name);
+  if (!version) return deactivate(env.paths, m.kind, m.name);
+  // Going back to `from` restores its entries as they were proven live: a version merged
+  // without sidecars may not merge with them (a kernel without dm-verity), nor the reverse.
+  const sidecars =
+    version === m.from && m.fromSidecars !== undefined ? m.fromSidecars : env.sidecars;
+  await activate(env.paths, m.kind, m.name, version, sidecars);
+}
+
+async function hasSidecars(env: TxEnv, m: Move): Promise<boolean> {
+  return lstat(activationEntries(env.paths, m.kind, m.name).rootHash).then(
+    () => true,
+    () => false,
+  );
 }
 
 export async function refreshKinds(env: TxEnv, moves: readonly Move[]): Promise<string | null> {
@@ -152,7 +164,12 @@ export async function runTransaction(
     command,
     phase: 'forward',
     step: 'begin',
-    moves,
+    moves: await Promise.all(
+      moves.map(async (m) => ({
+        ...m,
+        fromSidecars: m.from !== null && (await hasSidecars(env, m)),
+      })),
+    ),
     failures: {},
     sidecars: env.sidecars,
     refresh: env.refresh,
@@ -160,7 +177,7 @@ export async function runTransaction(
     startedAt: env.now().toISOString(),
   };
   await journalStep(env.paths, journal, 'begin');
-  for (const m of moves) {
+  for (const m of journal.moves) {
     await journalStep(env.paths, journal, `switch:${m.name}`);
     await setActive(env, m, m.to);
     env.log.info({ name: m.name, from: m.from, to: m.to }, 'activation switched');

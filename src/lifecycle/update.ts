@@ -5,11 +5,11 @@
  * transaction back (exit 3), and a failed way back is exit 4.
  */
 import { AgentError } from '../errors.ts';
-import { createHttpClient } from '../net/http.ts';
+import { createHttpClient, type HttpClient } from '../net/http.ts';
 import { deleteStored } from '../store/images.ts';
-import { readState, writeState } from '../store/state.ts';
+import { readState, writeState, type AgentState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
-import { fetchTrustedManifest, type FetchedManifest } from './manifest-source.ts';
+import { fetchTrustedManifest, rememberManifest, type FetchedManifest } from './manifest-source.ts';
 import { plan, type PlanItem } from './plan.ts';
 import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
 import { stageVersion, type Staged } from './stage.ts';
@@ -53,10 +53,10 @@ function reportFor(
 
 async function stageAll(
   ctx: AgentContext,
+  http: HttpClient,
   manifest: FetchedManifest,
   work: PlanItem[],
 ): Promise<Staged[]> {
-  const http = createHttpClient(ctx.config.network);
   const staged: Staged[] = [];
   try {
     for (const item of work) {
@@ -68,21 +68,15 @@ async function stageAll(
     // Bad input leaves the host as it was (promise 3): drop what this run added to the store.
     for (const s of staged.filter((x) => x.added)) await deleteStored(ctx.paths, s.name, s.version);
     throw err;
-  } finally {
-    await http.close();
   }
 }
 
-export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise<UpdateReport> {
-  const names = selectNames(ctx, opts.names);
-  const state = await readState(ctx.paths.stateFile);
-  const manifestHttp = createHttpClient(ctx.config.network);
-  let manifest: FetchedManifest;
-  try {
-    manifest = await fetchTrustedManifest(ctx, manifestHttp, state);
-  } finally {
-    await manifestHttp.close();
-  }
+function planFor(
+  state: AgentState,
+  manifest: FetchedManifest,
+  names: string[],
+  opts: UpdateOptions,
+): PlanItem[] {
   const items = plan({
     names,
     manifest: manifest.payload,
@@ -97,26 +91,41 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
       `not in the manifest: ${missingNamed.map((i) => i.name).join(', ')}`,
     );
   }
-  const work = items.filter((i) => i.action === 'install' || i.action === 'update');
-  const staged = await stageAll(ctx, manifest, work);
-  recordAccepted(state, manifest.payload, ctx.now());
-  await writeState(ctx.paths.stateFile, state);
-  const moves = work.flatMap((i) =>
-    i.kind && i.target ? [{ name: i.name, kind: i.kind, from: i.current, to: i.target }] : [],
-  );
-  const outcome: TxOutcome =
-    moves.length > 0
-      ? await runTransaction(txEnvFromContext(ctx), state, 'update', moves)
-      : { ok: true, failures: {} };
-  const report = buildReport(ctx, items, outcome);
-  // Retention after success only: a failed run keeps everything it might need to go back to.
-  if (outcome.ok) {
-    for (const s of staged) await pruneStore(ctx, state, s.name);
+  return items;
+}
+
+export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise<UpdateReport> {
+  const names = selectNames(ctx, opts.names);
+  const state = await readState(ctx.paths.stateFile);
+  const http = createHttpClient(ctx.config.network);
+  try {
+    const manifest = await fetchTrustedManifest(ctx, http, state);
+    const summary = { serial: manifest.payload.serial, expires: manifest.payload.expires };
+    const items = planFor(state, manifest, names, opts);
+    const work = items.filter((i) => i.action === 'install' || i.action === 'update');
+    // Nothing new (304) and nothing to do: the poll cost one conditional request, no writes.
+    if (work.length === 0 && manifest.notModified) {
+      return { ...buildReport(ctx, items, { ok: true, failures: {} }), manifest: summary };
+    }
+    const staged = await stageAll(ctx, http, manifest, work);
+    recordAccepted(state, manifest.payload, ctx.now());
+    await writeState(ctx.paths.stateFile, state);
+    await rememberManifest(ctx, manifest);
+    const moves = work.flatMap((i) =>
+      i.kind && i.target ? [{ name: i.name, kind: i.kind, from: i.current, to: i.target }] : [],
+    );
+    const outcome: TxOutcome =
+      moves.length > 0
+        ? await runTransaction(txEnvFromContext(ctx), state, 'update', moves)
+        : { ok: true, failures: {} };
+    // Retention after success only: a failed run keeps everything it might need to go back to.
+    if (outcome.ok) {
+      for (const s of staged) await pruneStore(ctx, state, s.name);
+    }
+    return { ...buildReport(ctx, items, outcome), manifest: summary };
+  } finally {
+    await http.close();
   }
-  return {
-    ...report,
-    manifest: { serial: manifest.payload.serial, expires: manifest.payload.expires },
-  };
 }
 
 function buildReport(

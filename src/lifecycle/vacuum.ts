@@ -35,7 +35,7 @@ export async function runVacuum(ctx: AgentContext): Promise<VacuumReport> {
   }
   const partialsDeleted: string[] = [];
   for (const file of await readdir(ctx.paths.partialDir).catch(() => [] as string[])) {
-    const parsed = parseImageFileName(file.replace(/\.part$/, ''));
+    const parsed = parseImageFileName(file.replace(/\.part(\.meta)?$/, ''));
     const current = parsed ? state.extensions[parsed.name]?.current : undefined;
     const wanted =
       parsed !== undefined &&

@@ -1,11 +1,12 @@
 /**
  * The one module that speaks HTTP (undici). Timeouts map to PRODUCT.md section 4 `network`:
- * connect timeout, and body inactivity (undici's bodyTimeout is the time between chunks, so a
- * slow body that keeps moving is not cut). Retries and their total bound use p-retry.
+ * connect timeout, and body inactivity (undici's headersTimeout/bodyTimeout are the time
+ * between bytes, so a slow body that keeps moving is not cut). Redirects are followed here,
+ * not by an interceptor, so that an https URL is never redirected to plain http.
  */
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
-import pRetry, { AbortError } from 'p-retry';
+import { Agent, request, type Dispatcher } from 'undici';
 import { AgentError } from '../errors.ts';
+import { isRetryableStatus, markTransient, parseRetryAfter, withRetries } from './retry.ts';
 
 export interface NetworkOptions {
   connectTimeoutSec: number;
@@ -14,44 +15,59 @@ export interface NetworkOptions {
   maxTotalSec: number;
 }
 
+export type ResponseBody = Dispatcher.ResponseData['body'];
+
+export interface HttpResponse {
+  status: number;
+  /** The URL that answered, after redirects. */
+  url: string;
+  header(name: string): string | undefined;
+  body: ResponseBody;
+}
+
 export interface HttpClient {
-  /** GET a small document, refusing bodies larger than `maxBytes`. */
-  getBytes(url: string, maxBytes: number): Promise<Buffer>;
-  /** GET a body of exactly `expectedSize` bytes into `sink`; `start` runs before each attempt. */
-  stream(url: string, expectedSize: number, sink: BodySink): Promise<void>;
+  /** One GET (redirects followed); statuses other than 2xx/304 become AgentErrors. */
+  get(url: string, headers?: Record<string, string>): Promise<HttpResponse>;
+  /** Runs `fn` with the configured attempts and total time bound. */
+  retry<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
-export interface BodySink {
-  start(): Promise<void>;
-  write(chunk: Buffer): Promise<void>;
-}
-
 const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
+function headerOf(res: Dispatcher.ResponseData, name: string): string | undefined {
+  const v = res.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
 }
 
-async function openBody(dispatcher: Dispatcher, url: string): Promise<Dispatcher.ResponseData> {
-  let res: Dispatcher.ResponseData;
-  try {
-    res = await request(url, { dispatcher, method: 'GET' });
-  } catch (err) {
-    throw new AgentError('NETWORK', `GET ${url}: ${(err as Error).message}`, { cause: err });
-  }
-  if (res.statusCode !== 200) {
-    await res.body.dump().catch(() => undefined);
-    const error = new AgentError('HTTP_STATUS', `GET ${url}: HTTP ${res.statusCode}`);
-    if (!isRetryableStatus(res.statusCode)) throw new AbortError(error);
-    throw error;
-  }
-  return res;
+function networkError(url: string, err: unknown): AgentError {
+  return markTransient(
+    new AgentError('NETWORK', `GET ${url}: ${(err as Error).message}`, { cause: err }),
+  );
 }
 
-function declaredLength(res: Dispatcher.ResponseData): number | undefined {
-  const value = res.headers['content-length'];
-  return typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : undefined;
+function nextLocation(from: string, location: string | undefined): string {
+  if (!location) throw new AgentError('NETWORK', `GET ${from}: redirect without Location`);
+  const next = new URL(location, from);
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+    throw new AgentError('NETWORK', `GET ${from}: redirect to unsupported scheme ${next.protocol}`);
+  }
+  if (new URL(from).protocol === 'https:' && next.protocol === 'http:') {
+    throw new AgentError(
+      'INSECURE_REDIRECT',
+      `GET ${from}: refusing redirect from https to ${next.href}`,
+    );
+  }
+  return next.href;
+}
+
+async function statusError(url: string, res: Dispatcher.ResponseData): Promise<AgentError> {
+  await res.body.dump().catch(() => undefined);
+  const err = new AgentError('HTTP_STATUS', `GET ${url}: HTTP ${res.statusCode}`);
+  return isRetryableStatus(res.statusCode)
+    ? markTransient(err, parseRetryAfter(headerOf(res, 'retry-after')))
+    : err;
 }
 
 export function createHttpClient(options: NetworkOptions): HttpClient {
@@ -59,89 +75,54 @@ export function createHttpClient(options: NetworkOptions): HttpClient {
     connect: { timeout: options.connectTimeoutSec * 1000 },
     headersTimeout: options.idleTimeoutSec * 1000,
     bodyTimeout: options.idleTimeoutSec * 1000,
-  }).compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
+  });
 
-  const retry = <T>(fn: () => Promise<T>): Promise<T> =>
-    pRetry(fn, {
-      retries: options.attempts - 1,
-      maxRetryTime: options.maxTotalSec * 1000,
-      minTimeout: 500,
-      randomize: true,
-      shouldRetry: ({ error }) => !(error instanceof AgentError && error.code === 'TOO_LARGE'),
-    });
+  async function get(url: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
+    let current = url;
+    for (let hop = 0; ; hop++) {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(current, { dispatcher, method: 'GET', headers });
+      } catch (err) {
+        throw networkError(current, err);
+      }
+      if (REDIRECTS.has(res.statusCode)) {
+        await res.body.dump().catch(() => undefined);
+        if (hop >= MAX_REDIRECTS)
+          throw new AgentError('NETWORK', `GET ${url}: more than ${MAX_REDIRECTS} redirects`);
+        current = nextLocation(current, headerOf(res, 'location'));
+        continue;
+      }
+      if (
+        (res.statusCode < 200 || res.statusCode > 299) &&
+        res.statusCode !== 304 &&
+        res.statusCode !== 416
+      ) {
+        throw await statusError(current, res);
+      }
+      const answered = res;
+      return {
+        status: res.statusCode,
+        url: current,
+        header: (n) => headerOf(answered, n),
+        body: res.body,
+      };
+    }
+  }
 
   return {
-    getBytes: (url, maxBytes) =>
-      retry(async () => {
-        const res = await openBody(dispatcher, url);
-        const length = declaredLength(res);
-        if (length !== undefined && length > maxBytes) {
-          await res.body.dump().catch(() => undefined);
-          throw new AgentError(
-            'TOO_LARGE',
-            `GET ${url}: ${length} bytes exceeds the limit of ${maxBytes}`,
-          );
-        }
-        const chunks: Buffer[] = [];
-        let total = 0;
-        try {
-          for await (const chunk of res.body) {
-            total += (chunk as Buffer).length;
-            if (total > maxBytes) {
-              res.body.destroy();
-              throw new AgentError(
-                'TOO_LARGE',
-                `GET ${url}: body exceeds the limit of ${maxBytes} bytes`,
-              );
-            }
-            chunks.push(chunk as Buffer);
-          }
-        } catch (err) {
-          if (err instanceof AgentError) throw err;
-          throw new AgentError('NETWORK', `GET ${url}: ${(err as Error).message}`, { cause: err });
-        }
-        return Buffer.concat(chunks);
-      }),
-    stream: (url, expectedSize, sink) =>
-      retry(async () => {
-        const res = await openBody(dispatcher, url);
-        await sink.start();
-        const length = declaredLength(res);
-        if (length !== undefined && length !== expectedSize) {
-          await res.body.dump().catch(() => undefined);
-          throw new AbortError(
-            new AgentError(
-              'SIZE_MISMATCH',
-              `GET ${url}: server declares ${length} bytes, manifest says ${expectedSize}`,
-            ),
-          );
-        }
-        let total = 0;
-        try {
-          for await (const chunk of res.body) {
-            total += (chunk as Buffer).length;
-            if (total > expectedSize) {
-              res.body.destroy();
-              throw new AbortError(
-                new AgentError(
-                  'SIZE_MISMATCH',
-                  `GET ${url}: more than the ${expectedSize} bytes the manifest gives`,
-                ),
-              );
-            }
-            await sink.write(chunk as Buffer);
-          }
-        } catch (err) {
-          if (err instanceof AbortError || err instanceof AgentError) throw err;
-          throw new AgentError('NETWORK', `GET ${url}: ${(err as Error).message}`, { cause: err });
-        }
-        if (total !== expectedSize) {
-          throw new AgentError(
-            'SIZE_MISMATCH',
-            `GET ${url}: got ${total} bytes, manifest says ${expectedSize}`,
-          );
-        }
-      }),
+    get,
+    retry: (fn) =>
+      withRetries({ attempts: options.attempts, maxTotalMs: options.maxTotalSec * 1000 }, fn),
     close: () => dispatcher.close(),
   };
+}
+
+/** Reads a body chunk by chunk; stream errors (cut connection, idle timeout) are transient. */
+export async function* chunksOf(res: HttpResponse): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of res.body) yield chunk as Buffer;
+  } catch (err) {
+    throw networkError(res.url, err);
+  }
 }
