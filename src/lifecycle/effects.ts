@@ -61,6 +61,7 @@ export function applyFailure(
   command: Command,
   moves: readonly Move[],
   failures: Readonly<Record<string, string>>,
+  stored: ReadonlyMap<string, readonly string[]>,
   now: Date,
 ): void {
   for (const m of moves) {
@@ -70,6 +71,14 @@ export function applyFailure(
     const reason = failures[m.name];
     // A version that failed to merge or its health check is not tried again unattended.
     if (reason && m.to) quarantine(ext, m.to, reason, now);
+    // A rollback target that failed is quarantined, so it can no longer be "previous".
+    if (command === 'rollback' && ext.current && ext.previous === m.to) {
+      ext.previous = previousBelow(
+        stored.get(m.name) ?? [],
+        ext.current,
+        ext.quarantined.map((q) => q.version),
+      );
+    }
     setResult(ext, command, false, now, reason ?? 'rolled back with the rest of the transaction');
   }
 }

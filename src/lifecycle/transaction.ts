@@ -143,7 +143,8 @@ export async function revertAndRecord(
 ): Promise<string | undefined> {
   journal.phase = 'back';
   const rollbackFailed = await switchBack(env, journal);
-  applyFailure(state, journal.command, journal.moves, journal.failures, env.now());
+  const stored = await storedVersions(env.paths, journal.moves);
+  applyFailure(state, journal.command, journal.moves, journal.failures, stored, env.now());
   await journalStep(env.paths, journal, 'record-failure');
   await writeState(env.paths.stateFile, state);
   // Even when the way back failed, the entries point at `from` (complete, verified versions):

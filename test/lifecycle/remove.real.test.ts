@@ -1,0 +1,144 @@
+/**
+ * Acceptance: `remove` with the real systemd-sysext in a private mount namespace. The extension
+ * is deactivated, unmerged (its binary and extension-release file leave the merged /usr), its
+ * stored versions and state deleted; the JSON report warns while the configuration still lists
+ * it, and once it is no longer configured `update` leaves it gone. Removing something that is
+ * not installed changes nothing (exit 1).
+ */
+import { lstat, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliCommand, runCli } from '../helpers/cli.ts';
+import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
+import { missingFor } from '../helpers/requirements.ts';
+import {
+  buildImages,
+  inNamespace,
+  makeSandbox,
+  snapshot,
+  type Sandbox,
+} from '../helpers/sandbox.ts';
+
+const skip = missingFor('merge');
+
+interface NsResult {
+  /** `KEY=VALUE` lines the script printed. */
+  values: Record<string, string>;
+  stderr: string;
+}
+
+const RELEASE = '/usr/lib/extension-release.d/extension-release.hello';
+
+describe.skipIf(skip)('remove with the real systemd-sysext', () => {
+  let sb: Sandbox;
+  let nginx: RunningNginx;
+  const configure = (extensions: Record<string, unknown>): Promise<void> =>
+    sb.writeConfig({ repositories: [nginx.url], extensions });
+
+  beforeAll(async () => {
+    sb = await makeSandbox();
+    nginx = await startNginx(sb.repo);
+    await configure({
+      hello: { healthCheck: ['/usr/bin/hello', '--selftest'], healthTimeoutSec: 10 },
+    });
+  });
+  afterAll(async () => {
+    await nginx?.stop();
+    await sb?.cleanup();
+  });
+
+  const agent = (args: string): string =>
+    `${cliCommand()} --config '${sb.configFile}' --log-level warn ${args}`;
+  /** Runs the agent, its JSON document to DIR/LABEL.json, its exit code as `LABEL=CODE`. */
+  const run = (label: string, args: string): string =>
+    `${agent(`--json ${args}`)} > '${sb.dir}/${label}.json'; echo "${label}=$?"`;
+  const hello = `echo "hello=$(/usr/bin/hello 2>/dev/null)"`;
+  const present = (key: string, path: string): string => `test -e '${path}'; echo "${key}=$?"`;
+
+  /** One fresh namespace (it starts unmerged, like a host at boot); unmerged again at the end. */
+  async function ns(...steps: string[]): Promise<NsResult> {
+    const r = await inNamespace(
+      sb,
+      [...steps, 'systemd-sysext unmerge >/dev/null 2>&1; true'].join('\n'),
+    );
+    if (r.exitCode !== 0) throw new Error(`namespace script failed (${r.exitCode}): ${r.stderr}`);
+    const values: Record<string, string> = {};
+    for (const line of r.stdout.split('\n')) {
+      const m = /^([a-z][a-z0-9-]*)=(.*)$/.exec(line);
+      if (m) values[m[1] as string] = m[2] as string;
+    }
+    return { values, stderr: r.stderr };
+  }
+  const json = async (label: string): Promise<Record<string, unknown>> =>
+    JSON.parse(await readFile(join(sb.dir, `${label}.json`), 'utf8')) as Record<string, unknown>;
+  const exists = (path: string): Promise<boolean> =>
+    lstat(path).then(
+      () => true,
+      () => false,
+    );
+
+  it('installs v1', async () => {
+    const [v1] = await buildImages(sb.images, ['1.0']);
+    const pub = await runCli(['publish', '--repo', sb.repo, '--key', sb.key, v1 as string]);
+    expect(pub.exitCode, pub.stderr).toBe(0);
+    const r = await ns(run('update1', 'update'), hello);
+    expect(r.values.update1, r.stderr).toBe('0');
+    expect(r.values.hello).toBe('hello 1.0');
+  });
+
+  it('remove hello: exit 0, unmerged, store and state gone, warned that it is still configured', async () => {
+    const r = await ns(
+      'systemd-sysext refresh >/dev/null',
+      hello,
+      present('before', RELEASE),
+      run('remove', 'remove hello'),
+      present('bin', '/usr/bin/hello'),
+      present('release', RELEASE),
+      run('status', 'status'),
+    );
+    // Merged before the remove, so its absence afterwards is the remove's doing.
+    expect(r.values.before).toBe('0');
+    expect(r.values.remove, r.stderr).toBe('0');
+    expect(r.values.bin).toBe('1');
+    expect(r.values.release).toBe('1');
+
+    expect(await exists(join(sb.varLib, 'sysext-agent/images/hello'))).toBe(false);
+    expect(await exists(join(sb.varLib, 'extensions/hello.raw'))).toBe(false);
+    const report = await json('remove');
+    expect(report).toMatchObject({
+      exitCode: 0,
+      extensions: { hello: { from: '1.0', to: null, result: 'removed' } },
+      warnings: [expect.stringContaining('hello')],
+    });
+    // Still configured, so status lists it, but nothing is installed.
+    expect(await json('status')).toMatchObject({
+      extensions: {
+        hello: { current: null, previous: null, installed: [], quarantined: [] },
+      },
+    });
+  });
+
+  it('after removing it from the configuration, update does not bring it back', async () => {
+    await configure({});
+    const r = await ns(
+      run('update2', 'update'),
+      'systemd-sysext refresh >/dev/null',
+      present('bin', '/usr/bin/hello'),
+      run('status2', 'status'),
+    );
+    expect(r.values.update2, r.stderr).toBe('0');
+    expect(r.values.bin).toBe('1');
+    expect(await exists(join(sb.varLib, 'extensions/hello.raw'))).toBe(false);
+    expect(await exists(join(sb.varLib, 'sysext-agent/images/hello'))).toBe(false);
+    const status = (await json('status2')) as { extensions: Record<string, unknown> };
+    expect(status.extensions.hello).toBeUndefined();
+  });
+
+  it('remove of something not installed: exit 1, NOT_INSTALLED, nothing changed', async () => {
+    const before = await snapshot(sb.varLib);
+    const r = await ns(run('nothere', 'remove nothere'));
+    expect(r.values.nothere, r.stderr).toBe('1');
+    expect(await json('nothere')).toMatchObject({ error: { code: 'NOT_INSTALLED' } });
+    expect(await snapshot(sb.varLib)).toEqual(before);
+  });
+});
