@@ -47,11 +47,12 @@ export async function withRetries<T>(opts: RetryOptions, fn: () => Promise<T>): 
     factor: 2,
     randomize: true,
     shouldRetry: ({ error }) => isTransient(error),
-    onFailedAttempt: async ({ error }) => {
-      // Honour the server's Retry-After, within what is left of the total bound.
+    onFailedAttempt: async ({ error, retriesLeft }) => {
+      // Honour the server's Retry-After, within what is left of the total bound. p-retry calls
+      // this after the last attempt too: then no retry follows, so there is nothing to wait for.
       const wait = transient.get(error as Error)?.retryAfterMs;
       const left = opts.maxTotalMs - (Date.now() - started);
-      if (wait !== undefined && wait > 0 && wait < left) await sleep(wait);
+      if (retriesLeft > 0 && wait !== undefined && wait > 0 && wait < left) await sleep(wait);
     },
   });
 }
