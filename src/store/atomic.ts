@@ -14,16 +14,8 @@ export function tempPathFor(path: string): string {
   );
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-export async function fsyncFile(path: string): Promise<void> {
+/** fsync(2) on a file or a directory (a directory's fsync makes renames in it durable). */
+export async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();
@@ -31,6 +23,9 @@ export async function fsyncFile(path: string): Promise<void> {
     await handle.close();
   }
 }
+
+export const fsyncDir = fsyncPath;
+export const fsyncFile = fsyncPath;
 
 export async function writeFileAtomic(
   path: string,
