@@ -18,7 +18,7 @@ export function runner(
   return async (...params: unknown[]) => {
     const cmd = params[params.length - 1] as Command;
     const opts = cmd.optsWithGlobals<CommandOptions>();
-    const log = createLogger(opts.logLevel);
+    const log = await createLogger(opts.logLevel);
     outcome.exitCode = await fn(opts, log, cmd.args);
   };
 }

@@ -4,8 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { HostPaths } from '../config/paths.ts';
-import { recover, type RecoverReport } from '../lifecycle/recover.ts';
-import { HostLock } from '../store/lock.ts';
+import type { RecoverReport } from '../lifecycle/recover.ts';
 import type { GlobalOptions } from './runtime.ts';
 
 export async function underLock<T>(
@@ -14,6 +13,9 @@ export async function underLock<T>(
   log: Logger,
   fn: (recovered: RecoverReport) => Promise<T>,
 ): Promise<T> {
+  // Imported here, not at the top: `--help` and the publisher commands never need them.
+  const { HostLock } = await import('../store/lock.ts');
+  const { recover } = await import('../lifecycle/recover.ts');
   const lock = await HostLock.acquire(paths.lockFile, { wait: opts.wait === true });
   try {
     const recovered = await recover(paths, log);

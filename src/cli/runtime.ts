@@ -1,5 +1,5 @@
 /** Global options, logging and output: what every command gets from the command line. */
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { hostPaths, type HostPaths } from '../config/paths.ts';
 import { AgentError } from '../errors.ts';
 import type { AgentContext } from '../lifecycle/context.ts';
@@ -16,11 +16,12 @@ export interface GlobalOptions {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-export function createLogger(level = 'info'): Logger {
+export async function createLogger(level = 'info'): Promise<Logger> {
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     throw new AgentError('USAGE', `--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   }
   // Synchronous writes to stderr: the process may exit right after the last line.
+  const { pino } = await import('pino');
   return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
 }
 
