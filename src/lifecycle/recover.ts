@@ -43,7 +43,7 @@ async function removeTemps(dir: string): Promise<number> {
 
 async function cleanTemps(paths: HostPaths): Promise<number> {
   let count = 0;
-  for (const dir of [paths.sysextDir, paths.confextDir, paths.stateDir])
+  for (const dir of [paths.sysextDir, paths.confextDir, paths.stateDir, paths.partialDir])
     count += await removeTemps(dir);
   const stores = await readdir(paths.imagesDir).catch(() => [] as string[]);
   for (const s of stores) count += await removeTemps(join(paths.imagesDir, s));

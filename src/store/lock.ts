@@ -6,10 +6,11 @@
  * crash wait out the stale interval, which recovery at boot cannot afford.
  *
  * Acquisition links a fully written temp file to the lock path: link(2) fails with EEXIST if
- * the lock exists, so the lock file is never seen half written.
+ * the lock exists, so the lock file is never seen half written (an empty one can only be a
+ * leftover of a power loss, and counts as stale).
  */
 import { readFileSync } from 'node:fs';
-import { link, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentError } from '../errors.ts';
@@ -46,18 +47,27 @@ export class HostLock {
   }
 
   static async acquire(file: string, opts: { wait: boolean; pollMs?: number }): Promise<HostLock> {
-    const created = await mkdir(dirname(file), { recursive: true });
+    let created = await mkdir(dirname(file), { recursive: true });
     const token = `${process.pid} ${startTimeOf(process.pid) ?? '0'}\n`;
     for (;;) {
-      if (await tryLink(file, token)) return new HostLock(file, token, created);
+      const linked = await tryLink(file, token);
+      if (linked === 'no-dir') {
+        // The holder we waited for removed the directory it had created (nothing else was in
+        // it): make it again, and remove it on release if this run leaves it empty too.
+        created = (await mkdir(dirname(file), { recursive: true })) ?? created;
+        continue;
+      }
+      if (linked) return new HostLock(file, token, created);
       const ino = await stat(file).then(
         (st) => st.ino,
         () => null,
       );
       const holder = await readFile(file, 'utf8').catch(() => '');
       if (ino === null) continue;
-      if (holder !== '' && !holderAlive(holder)) {
-        await breakStale(file, ino);
+      // A live holder's lock is never empty (it is linked fully written), so an empty one is a
+      // leftover of a power loss, as stale as one naming a dead process.
+      if (!holderAlive(holder)) {
+        await breakStale(file, ino, token);
         continue;
       }
       if (!opts.wait) {
@@ -80,9 +90,15 @@ export class HostLock {
   }
 }
 
-async function tryLink(file: string, token: string): Promise<boolean> {
+/** True: the lock is ours; false: someone holds it; 'no-dir': its directory is gone. */
+async function tryLink(file: string, token: string): Promise<boolean | 'no-dir'> {
   const tmp = tempPathFor(file);
-  await writeFile(tmp, token, { mode: 0o644 });
+  try {
+    await writeFile(tmp, token, { mode: 0o644 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'no-dir';
+    throw err;
+  }
   try {
     await link(tmp, file);
     return true;
@@ -97,19 +113,32 @@ async function tryLink(file: string, token: string): Promise<boolean> {
 }
 
 /**
- * Moves the dead holder's lock aside. If another taker broke it first and already holds a new
- * lock (a different inode), that live lock is linked back before anyone else can take the path.
+ * Removes a dead holder's lock. Breakers take turns through a second lock (`lock.break`), and
+ * the one whose turn it is unlinks the lock only if it is still stale: while a stale lock
+ * exists nobody else can create one, so nothing live is ever removed. (Moving the
+ * lock aside instead lets three racing breakers end with two holders.) A breaker that died
+ * holding `lock.break` is itself taken over when its process is gone.
  */
-async function breakStale(file: string, staleIno: number): Promise<void> {
-  const aside = tempPathFor(`${file}.stale`);
-  try {
-    await rename(file, aside);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+async function breakStale(file: string, staleIno: number, token: string): Promise<void> {
+  const guard = `${file}.break`;
+  const turn = await tryLink(guard, token);
+  if (turn !== true) {
+    const breaker = await readFile(guard, 'utf8').catch(() => null);
+    if (breaker !== null && !holderAlive(breaker)) await rm(guard, { force: true });
+    else await sleep(20);
+    return;
   }
-  if ((await stat(aside)).ino !== staleIno) await link(aside, file).catch(() => undefined);
-  await rm(aside, { force: true });
+  try {
+    // Check again under the guard: the lock may have been broken and retaken since we looked,
+    // and a new lock can even reuse the freed inode number, so the holder is checked too.
+    const current = await stat(file).catch(() => null);
+    const holder = await readFile(file, 'utf8').catch(() => null);
+    if (current?.ino === staleIno && holder !== null && !holderAlive(holder)) {
+      await rm(file, { force: true });
+    }
+  } finally {
+    await rm(guard, { force: true });
+  }
 }
 
 /** A run that changed nothing leaves no trace, not even the directories the lock needed. */

@@ -1,0 +1,606 @@
+/**
+ * Acceptance 3 (PRODUCT.md promise 2): SIGKILL the agent during real updates and rollbacks, at
+ * every journal step (SYSEXT_AGENT_TEST_CRASH_AT) and after random delays, then run `recover`
+ * and check the host each time: every activation entry belongs to one complete, verified
+ * version (old or new), no temp files, state.json valid and agreeing with the symlink, no
+ * journal left; and a following `update` still succeeds.
+ *
+ * Most iterations use `--root` without refresh (fast: no merge), two lanes in parallel, one with
+ * verity sidecars. A smaller lane really merges inside a private mount namespace, where the
+ * refresh, prove, health and revert steps exist. Every iteration starts from a template tree
+ * made by real runs, so iterations are independent; the sequence of operations and random draws
+ * comes from the printed seed (CRASH_SEED=N repeats it; where a kill lands still varies with
+ * the machine's speed).
+ */
+import { execa } from 'execa';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, cp, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer } from '../../src/serve/server.ts';
+import { readState } from '../../src/store/state.ts';
+import { CLI, cliCommand, runCli } from '../helpers/cli.ts';
+import { missingFor } from '../helpers/requirements.ts';
+import { buildImages, makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
+
+const skipTools = missingFor('tools');
+const skipMerge = skipTools ?? missingFor('merge');
+
+const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
+/** Kills wanted in all; the merge lane contributes its fixed schedule when it runs. */
+const KILLS_WANTED = 200;
+/** A `--root` run: from start to exit the CLI takes about 0.5-1 s, so some runs finish first. */
+const ROOT_MAX_DELAY_MS = 1500;
+
+/** The merge lane: a stop at each step of install, failing update, rollback, upgrade; a few random. */
+const MERGE_FORCED = 6 + 8 + 6 + 6;
+const MERGE_RANDOM = 4;
+
+let kills = 0;
+
+/** mulberry32: a small seeded PRNG, so a failing sequence can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface VersionInfo {
+  size: number;
+  sha256: string;
+  rootHash: string;
+}
+
+async function manifestVersions(repo: string): Promise<Map<string, VersionInfo>> {
+  const envelope = JSON.parse(await readFile(join(repo, 'manifest.json'), 'utf8')) as {
+    payload: string;
+  };
+  const payload = JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as {
+    extensions: Record<
+      string,
+      { versions: Record<string, { size: number; sha256: string; verity: { rootHash: string } }> }
+    >;
+  };
+  const map = new Map<string, VersionInfo>();
+  for (const [v, e] of Object.entries(payload.extensions.hello?.versions ?? {}))
+    map.set(v, { size: e.size, sha256: e.sha256, rootHash: e.verity.rootHash });
+  return map;
+}
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+const ACTIVATION = ['hello.raw', 'hello.roothash', 'hello.verity'];
+
+/**
+ * The promise-2 invariants on one host's /var/lib; returns the active version (null: none).
+ * `what` names the iteration in every failure message.
+ */
+async function checkHost(
+  varLib: string,
+  versions: ReadonlyMap<string, VersionInfo>,
+  sidecars: boolean,
+  what: string,
+): Promise<{ active: string | null; quarantined: string[] }> {
+  const extDir = join(varLib, 'extensions');
+  const stateDir = join(varLib, 'sysext-agent');
+  const store = join(stateDir, 'images/hello');
+  const entries = await readdir(extDir).catch(() => [] as string[]);
+  // Nothing but activation entries: no temp symlinks (.hello.raw.PID.X.tmp) or strays.
+  expect(
+    entries.filter((e) => !ACTIVATION.includes(e)),
+    what,
+  ).toEqual([]);
+  for (const dir of [stateDir, store]) {
+    const temps = (await readdir(dir).catch(() => [] as string[])).filter((e) =>
+      /^\..*\.tmp$/.test(e),
+    );
+    expect(temps, `${what}: temp files in ${dir}`).toEqual([]);
+  }
+  expect(existsSync(join(stateDir, 'journal.json')), `${what}: journal left`).toBe(false);
+  expect(existsSync(join(stateDir, 'lock')), `${what}: lock left`).toBe(false);
+  // readState validates the schema; it throws on anything that is not a valid state.
+  const state = await readState(join(stateDir, 'state.json'));
+  const ext = state.extensions.hello;
+
+  let active: string | null = null;
+  const link = await readlink(join(extDir, 'hello.raw')).catch(() => null);
+  if (link === null) {
+    expect(entries, `${what}: sidecars without an image link`).toEqual([]);
+  } else {
+    const match = /^hello_(.+)\.raw$/.exec(basename(link));
+    expect(match, `${what}: link target ${link}`).not.toBeNull();
+    active = match?.[1] ?? '';
+    const info = versions.get(active);
+    expect(info, `${what}: ${active} is not in the manifest`).toBeDefined();
+    const image = resolve(extDir, link);
+    expect(image, what).toBe(join(store, `hello_${active}.raw`));
+    const bytes = await readFile(image);
+    expect(bytes.length, `${what}: size of ${active}`).toBe(info?.size);
+    expect(sha256(bytes), `${what}: sha256 of ${active}`).toBe(info?.sha256);
+    expect(existsSync(join(store, `hello_${active}.verity`)), what).toBe(true);
+    expect(existsSync(join(store, `hello_${active}.roothash`)), what).toBe(true);
+    if (sidecars) {
+      const rootHashLink = await readlink(join(extDir, 'hello.roothash'));
+      expect(resolve(extDir, rootHashLink), `${what}: roothash sidecar`).toBe(
+        join(store, `hello_${active}.roothash`),
+      );
+      expect((await readFile(join(extDir, 'hello.roothash'), 'utf8')).trim(), what).toBe(
+        info?.rootHash,
+      );
+      const verityLink = await readlink(join(extDir, 'hello.verity'));
+      expect(resolve(extDir, verityLink), `${what}: verity sidecar`).toBe(
+        join(store, `hello_${active}.verity`),
+      );
+      expect((await readFile(join(extDir, 'hello.verity'))).length, what).toBeGreaterThan(0);
+    } else {
+      expect([...entries].sort(), `${what}: sidecars while they are off`).toEqual(['hello.raw']);
+    }
+  }
+  expect(ext?.current ?? null, `${what}: state current vs symlink`).toBe(active);
+  // What a rollback would go back to is still in the store.
+  if (ext?.previous)
+    expect(existsSync(join(store, `hello_${ext.previous}.raw`)), `${what}: previous`).toBe(true);
+  return { active, quarantined: (ext?.quarantined ?? []).map((q) => q.version) };
+}
+
+interface KillableRun {
+  exitCode: number | undefined;
+  killed: boolean;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a command; SIGKILLs it after `killAfterMs` unless it has exited by then. */
+async function runKillable(
+  file: string,
+  args: readonly string[],
+  opts: { env?: Record<string, string>; killAfterMs?: number },
+): Promise<KillableRun> {
+  const started = Date.now();
+  const child = execa(file, args, { reject: false, stdin: 'ignore', env: opts.env ?? {} });
+  const timer =
+    opts.killAfterMs === undefined
+      ? undefined
+      : setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs);
+  const result = await child;
+  clearTimeout(timer);
+  return {
+    exitCode: result.exitCode,
+    killed: result.signal === 'SIGKILL',
+    stdout: String(result.stdout),
+    stderr: String(result.stderr),
+    ms: Date.now() - started,
+  };
+}
+
+type Kill = { step: string } | { afterMs: number };
+
+function describeKill(kill: Kill): string {
+  return 'step' in kill ? `at ${kill.step}` : `after ${kill.afterMs} ms`;
+}
+
+const FORWARD_STEPS = ['begin', 'switch:hello', 'refresh', 'prove', 'health:hello'];
+const BACK_STEPS = ['revert:hello', 'revert-refresh', 'record-failure'];
+
+/** What recovery must leave for a forced stop: forward steps undone, commit and back steps finished. */
+function expectedAfterStep(step: string, from: string | null, to: string | null): string | null {
+  return step === 'commit' ? to : from;
+}
+
+describe.skipIf(skipTools)('crash consistency (SIGKILL at journal steps and at random)', () => {
+  const summary = { root: 0, rootRuns: 0, merge: 0, mergeRuns: 0, journals: 0, temps: 0 };
+  /** Counts what recovery found: an interrupted transaction, temp files of interrupted writes. */
+  const noteRecovery = (stdout: string): void => {
+    const report = JSON.parse(stdout) as { recovered: boolean; tempFilesRemoved: number };
+    if (report.recovered) summary.journals++;
+    summary.temps += report.tempFilesRemoved;
+  };
+
+  beforeAll(() => {
+    console.log(`crash test seed ${SEED} (repeat with CRASH_SEED=${SEED})`);
+  });
+  afterAll(() => {
+    console.log(
+      `crash test: ${kills} kills (--root: ${summary.root} kills in ${summary.rootRuns} runs; ` +
+        `real merge: ${summary.merge} kills in ${summary.mergeRuns} runs); recovery found ` +
+        `${summary.journals} interrupted transactions and ${summary.temps} temp files; seed ${SEED}`,
+    );
+  });
+
+  describe.skipIf(skipMerge)('real merge in a private mount namespace', () => {
+    let sb: Sandbox;
+    let server: Awaited<ReturnType<typeof startServer>>;
+    let versions: Map<string, VersionInfo>;
+    let fullRunMs = 0;
+    const templates = (name: string) => join(sb.dir, 'templates', name);
+
+    type MergeOp = 'install' | 'upgrade' | 'failing' | 'rollback';
+    /**
+     * Templates (var-lib trees) made by real merged runs. 4.0 fails its health check, so the
+     * healthy install and upgrade start from trees where a first try of 4.0 was quarantined.
+     */
+    const OPS: Record<
+      MergeOp,
+      { template: string; args: string; from: string | null; to: string; exit: number }
+    > = {
+      install: { template: 'n0q', args: 'update', from: null, to: '3.0', exit: 0 },
+      upgrade: { template: 'n1q', args: 'update', from: '2.0', to: '3.0', exit: 0 },
+      failing: { template: 'n2', args: 'update', from: '3.0', to: '4.0', exit: 3 },
+      rollback: { template: 'n2', args: 'rollback', from: '3.0', to: '2.0', exit: 0 },
+    };
+    const SETUP = () =>
+      `mount --make-rshared / && mount --bind /run /run && mount --bind '${sb.varLib}' /var/lib || exit 99`;
+    const agentCmd = (args: string) =>
+      `${cliCommand()} --config '${sb.configFile}' --json --log-level error ${args}`;
+
+    /**
+     * The agent replaces the shell (`exec`) so that the PID execa started is the agent's own:
+     * unshare without --fork execs sh, and sh execs node. The first line is the namespace id.
+     */
+    async function runAgentInNamespace(
+      args: string,
+      opts: { env?: Record<string, string>; killAfterMs?: number },
+    ): Promise<KillableRun> {
+      const script = `${SETUP()}\nreadlink /proc/self/ns/mnt\nexec ${agentCmd(args)}`;
+      const run = await runKillable(
+        'unshare',
+        ['-m', '--propagation', 'private', 'sh', '-c', script],
+        opts,
+      );
+      const ns = run.stdout.split('\n')[0] ?? '';
+      if (ns.startsWith('mnt:')) await waitNamespaceGone(ns);
+      return run;
+    }
+
+    /** An orphan (systemd-sysext, a health check) of a killed agent may still work in there. */
+    async function waitNamespaceGone(ns: string): Promise<void> {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        let alive = false;
+        for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+          if ((await readlink(`/proc/${pid}/ns/mnt`).catch(() => '')) === ns) {
+            alive = true;
+            break;
+          }
+        }
+        if (!alive) return;
+        if (Date.now() > deadline) throw new Error(`processes still running in ${ns}`);
+        await sleep(50);
+      }
+    }
+
+    /** `recover`, then merge what the entries point at (as systemd-sysext.service does at boot). */
+    async function recoverAndMerge(): Promise<{ recover: number; refresh: number; hello: string }> {
+      const report = join(sb.dir, 'recover.json');
+      const script = `${SETUP()}
+        ${agentCmd('recover')} >'${report}'; echo "recover=$?"
+        systemd-sysext refresh >/dev/null 2>&1; echo "refresh=$?"
+        if [ -x /usr/bin/hello ]; then /usr/bin/hello; else echo "hello none"; fi`;
+      const r = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], {
+        reject: false,
+        stdin: 'ignore',
+      });
+      const lines = String(r.stdout).split('\n');
+      const value = (key: string) =>
+        Number(lines.find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1) ?? NaN);
+      return {
+        recover: value('recover'),
+        refresh: value('refresh'),
+        hello: lines.find((l) => l.startsWith('hello ')) ?? `(no output) ${String(r.stderr)}`,
+      };
+    }
+
+    async function useTemplate(name: string): Promise<void> {
+      await rm(sb.varLib, { recursive: true, force: true });
+      await cp(templates(name), sb.varLib, { recursive: true, verbatimSymlinks: true });
+    }
+
+    async function update(expectExit: number, template?: string): Promise<number> {
+      const started = Date.now();
+      const run = await runAgentInNamespace('update', {});
+      expect(run.exitCode, run.stderr).toBe(expectExit);
+      if (template)
+        await cp(sb.varLib, templates(template), { recursive: true, verbatimSymlinks: true });
+      return Date.now() - started;
+    }
+
+    beforeAll(async () => {
+      sb = await makeSandbox();
+      server = await startServer({ root: sb.repo, host: '127.0.0.1', port: 0 });
+      await sb.writeConfig({
+        repositories: [server.url],
+        extensions: {
+          hello: { healthCheck: ['/usr/bin/hello', '--selftest'], healthTimeoutSec: 10 },
+        },
+      });
+      const good = await buildImages(sb.images, ['1.0', '2.0', '3.0']);
+      const [bad] = await buildImages(join(sb.dir, 'bad'), ['4.0'], { healthFail: true });
+      const publish = async (image: string | undefined) =>
+        expect(
+          (await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image as string])).exitCode,
+        ).toBe(0);
+      await mkdir(join(sb.dir, 'templates'));
+      await cp(sb.varLib, templates('empty'), { recursive: true });
+      await publish(good[0]);
+      await update(0);
+      await publish(good[1]);
+      await update(0, 'n1');
+      await publish(good[2]);
+      fullRunMs = await update(0, 'n2');
+      await publish(bad);
+      await useTemplate('n1');
+      await update(3, 'n1q');
+      await useTemplate('empty');
+      await update(3, 'n0q');
+      versions = await manifestVersions(sb.repo);
+    });
+    afterAll(async () => {
+      await server?.close();
+      await sb?.cleanup();
+    });
+
+    async function iteration(index: number, op: MergeOp, kill: Kill): Promise<void> {
+      const spec = OPS[op];
+      const what = `seed ${SEED} merge #${index}: ${op} killed ${describeKill(kill)}`;
+      await useTemplate(spec.template);
+      const run = await runAgentInNamespace(
+        spec.args,
+        'step' in kill
+          ? { env: { SYSEXT_AGENT_TEST_CRASH_AT: kill.step } }
+          : { killAfterMs: kill.afterMs },
+      );
+      summary.mergeRuns++;
+      if ('step' in kill) expect(run.killed, `${what}: step not reached\n${run.stderr}`).toBe(true);
+      if (run.killed) {
+        kills++;
+        summary.merge++;
+      } else {
+        expect(run.exitCode, `${what}: not killed\n${run.stderr}`).toBe(spec.exit);
+      }
+      const after = await recoverAndMerge();
+      expect(after.recover, `${what}: recover`).toBe(0);
+      if (run.killed) noteRecovery(await readFile(join(sb.dir, 'recover.json'), 'utf8'));
+      expect(after.refresh, `${what}: refresh after recover`).toBe(0);
+      const { active, quarantined } = await checkHost(sb.varLib, versions, false, what);
+      expect(after.hello, `${what}: merged version`).toBe(`hello ${active ?? 'none'}`);
+      if ('step' in kill) {
+        expect(active, what).toBe(expectedAfterStep(kill.step, spec.from, spec.to));
+        // Undone forward steps quarantine nothing; finished ones quarantine what they left.
+        if (op === 'failing')
+          expect(quarantined.includes('4.0'), what).toBe(BACK_STEPS.includes(kill.step));
+        if (op === 'rollback')
+          expect(quarantined.includes('3.0'), what).toBe(kill.step === 'commit');
+      } else if (op === 'failing') {
+        expect(active, what).toBe(spec.from);
+      } else {
+        expect([spec.from, spec.to], what).toContain(active);
+      }
+    }
+
+    it(
+      'every kill is recovered and the merge shows the version the entries point at',
+      { timeout: 240_000 },
+      async () => {
+        const rng = prng(SEED + 104729);
+        let index = 0;
+        const plan: [MergeOp, Kill][] = [];
+        for (const op of ['install', 'failing', 'rollback'] as const) {
+          const steps =
+            op === 'failing' ? [...FORWARD_STEPS, ...BACK_STEPS] : [...FORWARD_STEPS, 'commit'];
+          for (const step of steps) plan.push([op, { step }]);
+        }
+        const ops = Object.keys(OPS) as MergeOp[];
+        for (let i = 0; i < MERGE_RANDOM; i++) {
+          // Most of a merged run is start-up, download and refresh: spread kills over all of it.
+          const afterMs = 300 + Math.floor(rng() * fullRunMs);
+          plan.push([ops[Math.floor(rng() * ops.length)] as MergeOp, { afterMs }]);
+        }
+        // Last the healthy upgrade, ending with a stop that recovery undoes (back to 2.0), so
+        // that the following update has real work and a healthy newest version to reach.
+        for (const step of ['commit', ...FORWARD_STEPS]) plan.push(['upgrade', { step }]);
+        expect(plan.length).toBe(MERGE_FORCED + MERGE_RANDOM);
+        for (const [op, kill] of plan) await iteration(index++, op, kill);
+
+        const final = await runAgentInNamespace('update', {});
+        expect(final.exitCode, final.stderr).toBe(0);
+        expect(
+          JSON.parse(final.stdout.split('\n').slice(1).join('\n')).extensions.hello,
+        ).toMatchObject({
+          from: '2.0',
+          to: '3.0',
+          result: 'updated',
+        });
+        const after = await recoverAndMerge();
+        expect(after.hello).toBe('hello 3.0');
+        expect((await checkHost(sb.varLib, versions, false, 'final update')).active).toBe('3.0');
+      },
+    );
+  });
+
+  describe('--root mode, no refresh', () => {
+    let sb: Sandbox;
+    let server: Awaited<ReturnType<typeof startServer>>;
+    let versions: Map<string, VersionInfo>;
+
+    type RootOp = 'install' | 'upgrade1' | 'upgrade2' | 'rollback';
+    const OPS: Record<
+      RootOp,
+      { template: string; args: string[]; from: string | null; to: string }
+    > = {
+      install: { template: 'empty', args: ['update'], from: null, to: '3.0' },
+      upgrade1: { template: 'v1', args: ['update'], from: '1.0', to: '3.0' },
+      upgrade2: { template: 'v2', args: ['update'], from: '2.0', to: '3.0' },
+      rollback: { template: 'v2', args: ['rollback'], from: '2.0', to: '1.0' },
+    };
+
+    interface Lane {
+      name: string;
+      dir: string;
+      root: string;
+      sidecars: boolean;
+    }
+    const lanes: Lane[] = [];
+
+    const agent = (lane: Lane, ...args: string[]) =>
+      runCli(['--root', lane.root, '--json', '--log-level', 'error', ...args]);
+
+    async function useTemplate(lane: Lane, template: string): Promise<void> {
+      await rm(lane.root, { recursive: true, force: true });
+      await cp(join(lane.dir, template), lane.root, { recursive: true, verbatimSymlinks: true });
+    }
+
+    async function saveTemplate(lane: Lane, template: string): Promise<void> {
+      await cp(lane.root, join(lane.dir, template), { recursive: true, verbatimSymlinks: true });
+    }
+
+    async function publish(version: string): Promise<void> {
+      const image = join(sb.images, `hello_${version}.raw`);
+      expect((await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image])).exitCode).toBe(
+        0,
+      );
+    }
+
+    beforeAll(async () => {
+      sb = await makeSandbox();
+      await buildImages(sb.images, ['1.0', '2.0', '3.0']);
+      server = await startServer({ root: sb.repo, host: '127.0.0.1', port: 0 });
+      for (const sidecars of [false, true]) {
+        const name = sidecars ? 'sidecars' : 'plain';
+        const dir = join(sb.dir, name);
+        const lane = { name, dir, root: join(dir, 'root'), sidecars };
+        const etc = join(dir, 'empty/etc/sysext-agent');
+        await mkdir(join(etc, 'keys'), { recursive: true });
+        await copyFile(join(sb.keysDir, 'publisher.pub'), join(etc, 'keys/publisher.pub'));
+        await writeFile(
+          join(etc, 'config.json'),
+          JSON.stringify({
+            repositories: [server.url],
+            extensions: { hello: {} },
+            veritySidecars: sidecars,
+          }),
+        );
+        lanes.push(lane);
+      }
+      // Templates made by real runs: v1 = 1.0 installed; v2 = 2.0 current, 1.0 previous.
+      await publish('1.0');
+      for (const lane of lanes) {
+        await useTemplate(lane, 'empty');
+        expect((await agent(lane, 'update')).exitCode).toBe(0);
+        await saveTemplate(lane, 'v1');
+      }
+      await publish('2.0');
+      for (const lane of lanes) {
+        expect((await agent(lane, 'update')).exitCode).toBe(0);
+        await saveTemplate(lane, 'v2');
+      }
+      await publish('3.0');
+      versions = await manifestVersions(sb.repo);
+    });
+    afterAll(async () => {
+      await server?.close();
+      await sb?.cleanup();
+    });
+
+    async function iteration(
+      lane: Lane,
+      index: number,
+      op: RootOp,
+      kill: Kill,
+    ): Promise<KillableRun> {
+      const spec = OPS[op];
+      const what = `seed ${SEED} lane ${lane.name} #${index}: ${op} killed ${describeKill(kill)}`;
+      await useTemplate(lane, spec.template);
+      const run = await runKillable(
+        process.execPath,
+        [CLI, '--root', lane.root, '--json', '--log-level', 'error', ...spec.args],
+        'step' in kill
+          ? { env: { SYSEXT_AGENT_TEST_CRASH_AT: kill.step } }
+          : { killAfterMs: kill.afterMs },
+      );
+      summary.rootRuns++;
+      if ('step' in kill) expect(run.killed, `${what}: step not reached\n${run.stderr}`).toBe(true);
+      if (run.killed) {
+        kills++;
+        summary.root++;
+        const recovered = await agent(lane, 'recover');
+        expect(recovered.exitCode, `${what}: recover\n${recovered.stderr}`).toBe(0);
+        noteRecovery(recovered.stdout);
+      } else {
+        expect(run.exitCode, `${what}: not killed\n${run.stderr}`).toBe(0);
+      }
+      const { active } = await checkHost(join(lane.root, 'var/lib'), versions, lane.sidecars, what);
+      if ('step' in kill)
+        expect(active, what).toBe(expectedAfterStep(kill.step, spec.from, spec.to));
+      else expect([spec.from, spec.to], what).toContain(active);
+      return run;
+    }
+
+    async function followingUpdate(lane: Lane, what: string): Promise<void> {
+      const update = await agent(lane, 'update');
+      expect(update.exitCode, `${what}: following update\n${update.stderr}`).toBe(0);
+      const { active } = await checkHost(join(lane.root, 'var/lib'), versions, lane.sidecars, what);
+      expect(active, `${what}: following update`).toBe('3.0');
+    }
+
+    async function runLane(lane: Lane, laneIndex: number, killsWanted: number): Promise<void> {
+      const rng = prng(SEED + laneIndex * 7919);
+      let laneKills = 0;
+      let index = 0;
+      const ops = Object.keys(OPS) as RootOp[];
+      // (a) a forced stop at each journal step of each operation.
+      for (const op of ops) {
+        for (const step of ['begin', 'switch:hello', 'commit']) {
+          if ((await iteration(lane, index++, op, { step })).killed) laneKills++;
+        }
+      }
+      // (b) random delays until enough kills; now and then a following update from what is left.
+      // A delay is drawn from 0 to the op's bound: 1500 ms, lowered to the duration of a run
+      // that finished before its kill (the CLI often needs less), so few runs escape.
+      const bound: Record<RootOp, number> = {
+        install: ROOT_MAX_DELAY_MS,
+        upgrade1: ROOT_MAX_DELAY_MS,
+        upgrade2: ROOT_MAX_DELAY_MS,
+        rollback: ROOT_MAX_DELAY_MS,
+      };
+      while (laneKills < killsWanted) {
+        expect(index, `seed ${SEED}: too few runs were killed in time`).toBeLessThan(
+          killsWanted * 4,
+        );
+        const op = ops[Math.floor(rng() * ops.length)] as RootOp;
+        const afterMs = Math.floor(rng() * bound[op]);
+        const run = await iteration(lane, index++, op, { afterMs });
+        if (run.killed) laneKills++;
+        else bound[op] = Math.min(ROOT_MAX_DELAY_MS, Math.ceil(run.ms * 1.1));
+        if (index % 25 === 0)
+          await followingUpdate(lane, `seed ${SEED} lane ${lane.name} #${index}`);
+      }
+      await followingUpdate(lane, `seed ${SEED} lane ${lane.name} final`);
+      console.log(
+        `lane ${lane.name}: ${laneKills} kills in ${index} runs; delay bounds ${JSON.stringify(bound)}`,
+      );
+    }
+
+    it(
+      'every kill is recovered to one complete version, old or new',
+      { timeout: 420_000 },
+      async () => {
+        // The merge lane ran first: these lanes make up the rest of the kills wanted.
+        const perLane = Math.ceil(Math.max(0, KILLS_WANTED - kills) / lanes.length);
+        // Two lanes at once: each CLI run is mostly single-threaded start-up.
+        await Promise.all(lanes.map((lane, i) => runLane(lane, i, perLane)));
+      },
+    );
+  });
+
+  it('killed the agent at least 200 times', () => {
+    expect(kills).toBeGreaterThanOrEqual(KILLS_WANTED);
+  });
+});

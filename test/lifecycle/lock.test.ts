@@ -1,0 +1,318 @@
+/**
+ * Acceptance 4: one instance at a time. Two updates started together on one tree: one wins, the
+ * other exits 75 (LOCKED) at once and changes nothing. A lock left by a dead process does not
+ * block; one held by a live process does (exit 75), and `--wait` waits for it. Plus unit tests of
+ * src/store/lock.ts itself.
+ */
+import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  copyFile,
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startServer } from '../../src/serve/server.ts';
+import { HostLock } from '../../src/store/lock.ts';
+import { runCli, type CliResult } from '../helpers/cli.ts';
+import { missingFor } from '../helpers/requirements.ts';
+import { makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks since boot), as the lock records it. */
+function startTime(pid: number): string {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return text.slice(text.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+}
+
+/** A PID that no process has any more (a `true` that has exited). */
+async function deadPid(): Promise<number> {
+  const child = execa('true');
+  await child;
+  return child.pid as number;
+}
+
+const ownToken = () => `${process.pid} ${startTime(process.pid)}\n`;
+
+async function codeOfRejection(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('HostLock (src/store/lock.ts)', () => {
+  let dir = '';
+  let file = '';
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sysext-agent-lock-'));
+    file = join(dir, 'state/lock');
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('acquire writes "PID STARTTIME" and release removes it and the directory it created', async () => {
+    const lock = await HostLock.acquire(file, { wait: false });
+    expect(await readFile(file, 'utf8')).toBe(ownToken());
+    expect(await readdir(join(dir, 'state'))).toEqual(['lock']);
+    await lock.release();
+    expect(await readdir(dir)).toEqual([]);
+    await lock.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('keeps a directory it did not create, and one that is no longer empty', async () => {
+    await mkdir(join(dir, 'state'));
+    const first = await HostLock.acquire(file, { wait: false });
+    await first.release();
+    expect(await readdir(dir)).toEqual(['state']);
+    await rm(join(dir, 'state'), { recursive: true });
+    const second = await HostLock.acquire(file, { wait: false });
+    await writeFile(join(dir, 'state/state.json'), '{}');
+    await second.release();
+    expect(await readdir(join(dir, 'state'))).toEqual(['state.json']);
+  });
+
+  it('a lock held by a live process is LOCKED without --wait', async () => {
+    const held = await HostLock.acquire(file, { wait: false });
+    expect(await codeOfRejection(HostLock.acquire(file, { wait: false }))).toBe('LOCKED');
+    // The failed attempt leaves no temp file next to the lock.
+    expect(await readdir(join(dir, 'state'))).toEqual(['lock']);
+    await held.release();
+  });
+
+  it('with wait, acquire returns once the holder releases, even if it removed the directory', async () => {
+    // The holder created the directory, so its release removes it again when empty: the
+    // waiter must make it again instead of failing on the missing directory.
+    const held = await HostLock.acquire(file, { wait: true });
+    let got: HostLock | undefined;
+    const waiting = HostLock.acquire(file, { wait: true, pollMs: 20 }).then((l) => (got = l));
+    await sleep(200);
+    expect(got).toBeUndefined();
+    await held.release();
+    await waiting;
+    expect(got).toBeDefined();
+    expect(await readFile(file, 'utf8')).toBe(ownToken());
+    await got?.release();
+    // No lock and no temp file is left (an empty directory may be, when the waiter did not make it).
+    const left = await readdir(dir, { recursive: true });
+    expect(left.filter((e) => e !== 'state')).toEqual([]);
+  });
+
+  it('a lock naming a dead PID is taken over at once', async () => {
+    await mkdir(join(dir, 'state'));
+    await writeFile(file, `${await deadPid()} 12345\n`);
+    const lock = await HostLock.acquire(file, { wait: false });
+    expect(await readFile(file, 'utf8')).toBe(ownToken());
+    await lock.release();
+    expect(await readdir(join(dir, 'state'))).toEqual([]);
+  });
+
+  it('a lock naming a live PID with another start time (a reused PID) is stale', async () => {
+    await mkdir(join(dir, 'state'));
+    await writeFile(file, `${process.pid} 1\n`);
+    const lock = await HostLock.acquire(file, { wait: false });
+    expect(await readFile(file, 'utf8')).toBe(ownToken());
+    await lock.release();
+  });
+
+  it('a lock with garbage in it is stale', async () => {
+    await mkdir(join(dir, 'state'));
+    await writeFile(file, 'not a pid\n');
+    const lock = await HostLock.acquire(file, { wait: false });
+    expect(await readFile(file, 'utf8')).toBe(ownToken());
+    await lock.release();
+  });
+
+  it('an empty lock (a power loss before its data reached the disk) is stale', async () => {
+    await mkdir(join(dir, 'state'));
+    await writeFile(file, '');
+    const lock = await HostLock.acquire(file, { wait: false });
+    expect(await readFile(file, 'utf8')).toBe(ownToken());
+    await lock.release();
+  });
+
+  it('of several acquirers racing over a stale lock exactly one wins, every time', async () => {
+    const dead = await deadPid();
+    for (let trial = 0; trial < 200; trial++) {
+      await mkdir(join(dir, 'state'), { recursive: true });
+      await writeFile(file, `${dead} 12345\n`);
+      const results = await Promise.allSettled(
+        Array.from({ length: 6 }, () => HostLock.acquire(file, { wait: false })),
+      );
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won, `trial ${trial}`).toHaveLength(1);
+      await (won[0] as PromiseFulfilledResult<HostLock>).value.release();
+      await rm(file, { force: true });
+    }
+  });
+
+  it('release leaves a lock that is no longer its own', async () => {
+    const lock = await HostLock.acquire(file, { wait: false });
+    await writeFile(file, `${await deadPid()} 1\n`);
+    await lock.release();
+    expect(await readdir(join(dir, 'state'))).toEqual(['lock']);
+  });
+
+  it('of several acquirers at once exactly one gets the lock', async () => {
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, () => HostLock.acquire(file, { wait: false })),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    for (const r of results)
+      if (r.status === 'rejected') expect((r.reason as { code?: string }).code).toBe('LOCKED');
+    await (won[0] as PromiseFulfilledResult<HostLock>).value.release();
+  });
+});
+
+describe.skipIf(missingFor('tools'))('one instance at a time (CLI, --root)', () => {
+  let sb: Sandbox;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let template = '';
+  let n = 0;
+
+  const agent = (root: string, ...args: string[]) =>
+    runCli(['--root', root, '--json', '--log-level', 'warn', ...args]);
+
+  async function timed(p: Promise<CliResult>): Promise<CliResult & { ms: number }> {
+    const started = Date.now();
+    const r = await p;
+    return { ...r, ms: Date.now() - started };
+  }
+
+  async function freshRoot(): Promise<string> {
+    const root = join(sb.dir, `root-${n++}`);
+    await cp(template, root, { recursive: true });
+    return root;
+  }
+
+  /** A snapshot where state.json's timestamps do not count. */
+  async function comparable(root: string): Promise<Record<string, unknown>> {
+    const snap: Record<string, unknown> = await snapshot(root);
+    const file = join(root, 'var/lib/sysext-agent/state.json');
+    snap['./var/lib/sysext-agent/state.json'] = JSON.parse(
+      (await readFile(file, 'utf8')).replace(/"(at|acceptedAt)": "[^"]*"/g, '"$1": "T"'),
+    );
+    return snap;
+  }
+
+  beforeAll(async () => {
+    sb = await makeSandbox();
+    server = await startServer({ root: sb.repo, host: '127.0.0.1', port: 0 });
+    // Work for the winner: 16 MiB to download, hash and build a verity tree for. With --root and
+    // no refresh nothing is merged, so the bytes need not be a file system.
+    const image = join(sb.images, 'hello_1.0.raw');
+    await writeFile(image, randomBytes(16 << 20));
+    expect((await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image])).exitCode).toBe(0);
+    template = join(sb.dir, 'template');
+    const etc = join(template, 'etc/sysext-agent');
+    await mkdir(join(etc, 'keys'), { recursive: true });
+    await copyFile(join(sb.keysDir, 'publisher.pub'), join(etc, 'keys/publisher.pub'));
+    await writeFile(
+      join(etc, 'config.json'),
+      JSON.stringify({ repositories: [server.url], extensions: { hello: {} } }),
+    );
+  });
+  afterAll(async () => {
+    await server?.close();
+    await sb?.cleanup();
+  });
+
+  it('two updates started together: one exits 0, the other 75 at once, changing nothing', async () => {
+    const reference = await freshRoot();
+    expect((await agent(reference, 'update')).exitCode).toBe(0);
+    const expected = await comparable(reference);
+
+    // Both start at the same moment; should the second one be so late that the first is done
+    // (it then finds nothing to do and exits 0), the race is tried again on a fresh tree.
+    let raced = false;
+    for (let attempt = 0; attempt < 3 && !raced; attempt++) {
+      const root = await freshRoot();
+      const runs = await Promise.all([timed(agent(root, 'update')), timed(agent(root, 'update'))]);
+      const codes = runs.map((r) => r.exitCode).sort((a, b) => a - b);
+      expect([
+        [0, 0],
+        [0, 75],
+      ]).toContainEqual(codes);
+      expect(await comparable(root)).toEqual(expected);
+      if (codes[1] !== 75) continue;
+      raced = true;
+      const winner = runs.find((r) => r.exitCode === 0) as CliResult & { ms: number };
+      const loser = runs.find((r) => r.exitCode === 75) as CliResult & { ms: number };
+      expect(JSON.parse(winner.stdout).extensions.hello).toMatchObject({ to: '1.0' });
+      expect(JSON.parse(loser.stdout).error.code).toBe('LOCKED');
+      // The loser did not wait for the winner.
+      expect(loser.ms).toBeLessThan(winner.ms);
+    }
+    expect(raced).toBe(true);
+  });
+
+  it('a lock naming a dead process does not block', async () => {
+    const root = await freshRoot();
+    const lockFile = join(root, 'var/lib/sysext-agent/lock');
+    await mkdir(join(root, 'var/lib/sysext-agent'), { recursive: true });
+    await writeFile(lockFile, `${await deadPid()} 4242\n`);
+    const r = await agent(root, 'update');
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout).extensions.hello).toMatchObject({ to: '1.0' });
+    await expect(stat(lockFile)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a lock held by a live process: exit 75 at once; with --wait, success once it is gone', async () => {
+    const root = await freshRoot();
+    const stateDir = join(root, 'var/lib/sysext-agent');
+    const lockFile = join(stateDir, 'lock');
+    const holder = execa('sleep', ['30'], { reject: false });
+    try {
+      const pid = holder.pid as number;
+      await mkdir(stateDir, { recursive: true });
+      await writeFile(lockFile, `${pid} ${startTime(pid)}\n`);
+      const before = await snapshot(root);
+
+      const locked = await timed(agent(root, 'update'));
+      expect(locked.exitCode).toBe(75);
+      expect(JSON.parse(locked.stdout).error.code).toBe('LOCKED');
+      expect(await snapshot(root)).toEqual(before);
+      // Other state-changing commands are refused the same way.
+      for (const cmd of ['rollback', 'vacuum', 'recover']) {
+        const r = await agent(root, cmd);
+        expect(r.exitCode, cmd).toBe(75);
+        expect(JSON.parse(r.stdout).error.code, cmd).toBe('LOCKED');
+      }
+      expect(await snapshot(root)).toEqual(before);
+      // status still answers (without recovery) while another instance runs.
+      expect((await agent(root, 'status')).exitCode).toBe(0);
+      expect(await snapshot(root)).toEqual(before);
+
+      let done = false;
+      const waiting = agent(root, '--wait', 'update').then((r) => {
+        done = true;
+        return r;
+      });
+      await sleep(1500);
+      expect(done).toBe(false);
+      expect(await snapshot(root)).toEqual(before);
+      holder.kill('SIGKILL');
+      const r = await waiting;
+      expect(r.exitCode).toBe(0);
+      expect(JSON.parse(r.stdout).extensions.hello).toMatchObject({ to: '1.0' });
+      await expect(stat(lockFile)).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      holder.kill('SIGKILL');
+      await holder;
+    }
+  });
+});
