@@ -25,6 +25,7 @@ export type AgentErrorCode =
   | 'BAD_IMAGE'
   | 'BAD_KEY'
   | 'NO_SPACE'
+  | 'UNSUPPORTED'
   | 'STATE_CORRUPT'
   | 'NO_PREVIOUS'
   | 'NOT_INSTALLED'

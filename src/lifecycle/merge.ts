@@ -112,3 +112,26 @@ export async function unmergeProblem(target: MergeTarget, name: string): Promise
   const still = [...merged.values()].some((names) => names.includes(name));
   return still ? `${name} is still merged` : null;
 }
+
+/**
+ * Before anything is switched: the tool that will refresh must exist (systemd-confext needs
+ * systemd >= 254). Otherwise the switch could not be proven, nor the way back.
+ */
+export async function requireTools(kinds: Iterable<ExtensionKind>): Promise<void> {
+  const { access } = await import('node:fs/promises');
+  const { constants } = await import('node:fs');
+  const dirs = (process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean);
+  for (const kind of new Set(kinds)) {
+    const cmd = tool(kind);
+    const found = await Promise.any(dirs.map((d) => access(join(d, cmd), constants.X_OK))).then(
+      () => true,
+      () => false,
+    );
+    if (!found) {
+      throw new AgentError(
+        'UNSUPPORTED',
+        `${cmd} is not installed on this host (${kind === 'confext' ? 'systemd >= 254 is needed for configuration extensions' : 'systemd is needed'}); nothing was changed`,
+      );
+    }
+  }
+}

@@ -13,7 +13,7 @@ import { writeState, type AgentState } from '../store/state.ts';
 import { applyFailure, applySuccess, type Command } from './effects.ts';
 import { runHealthCheck } from './health.ts';
 import { endJournal, journalStep, type Journal, type Move } from './journal.ts';
-import { mergeProblem, refresh, unmergeProblem } from './merge.ts';
+import { mergeProblem, refresh, requireTools, unmergeProblem } from './merge.ts';
 
 /** What a transaction needs; built from the configuration, or from a journal by `recover`. */
 export interface TxEnv {
@@ -177,6 +177,7 @@ export async function runTransaction(
     root: env.rootOption ?? null,
     startedAt: env.now().toISOString(),
   };
+  if (env.refresh) await requireTools(moves.map((m) => m.kind));
   await journalStep(env.paths, journal, 'begin');
   for (const m of journal.moves) {
     await journalStep(env.paths, journal, `switch:${m.name}`);

@@ -10,6 +10,7 @@ import { deleteStored } from '../store/images.ts';
 import { readState, writeState, type AgentState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
 import { fetchTrustedManifest, rememberManifest, type FetchedManifest } from './manifest-source.ts';
+import { requireTools } from './merge.ts';
 import { plan, type PlanItem } from './plan.ts';
 import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
 import { stageVersion, type Staged } from './stage.ts';
@@ -107,6 +108,8 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
     if (work.length === 0 && manifest.notModified) {
       return { ...buildReport(ctx, items, { ok: true, failures: {} }), manifest: summary };
     }
+    // Before any download: a kind this host cannot merge (no systemd-confext) fails here.
+    if (ctx.refresh) await requireTools(work.flatMap((i) => (i.kind ? [i.kind] : [])));
     const staged = await stageAll(ctx, http, manifest, work);
     recordAccepted(state, manifest.payload, ctx.now());
     await writeState(ctx.paths.stateFile, state);
