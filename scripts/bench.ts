@@ -25,7 +25,8 @@ import { startNginx } from '../test/helpers/nginx.ts';
 import type { RunningNginx } from '../test/helpers/nginx.ts';
 
 const project = fileURLToPath(new URL('..', import.meta.url));
-const cli = join(project, 'src/cli/main.ts');
+// The compiled agent, as `npx sysext-agent` and an installed host run it (npm run bench builds it).
+const cli = join(project, 'dist/cli/main.js');
 const node = process.execPath;
 const GNU_TIME = '/usr/bin/time';
 const MiB = 1024 * 1024;

@@ -1,5 +1,5 @@
 /** Runs an extension's configured health check (PRODUCT.md section 4): exit 0 = healthy. */
-import { execa } from 'execa';
+import { execaLazy } from '../util/exec.ts';
 import type { ExtensionConfig } from '../config/schema.ts';
 
 export interface HealthResult {
@@ -16,7 +16,9 @@ export async function runHealthCheck(
   const argv = cfg?.healthCheck;
   if (!argv || argv.length === 0) return { ok: true, detail: 'no health check configured' };
   const [file, ...args] = argv as [string, ...string[]];
-  const result = await execa(file, args, {
+  const result = await (
+    await execaLazy()
+  )(file, args, {
     reject: false,
     all: true,
     timeout: cfg.healthTimeoutSec * 1000,

@@ -8,7 +8,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execaLazy } from '../util/exec.ts';
 import { AgentError } from '../errors.ts';
 import type { ExtensionKind } from '../manifest/schema.ts';
 
@@ -28,7 +28,9 @@ function rootArgs(root: string | undefined): string[] {
 
 export async function refresh(target: MergeTarget): Promise<void> {
   const cmd = tool(target.kind);
-  const result = await execa(cmd, ['refresh', ...rootArgs(target.root)], {
+  const result = await (
+    await execaLazy()
+  )(cmd, ['refresh', ...rootArgs(target.root)], {
     reject: false,
     all: true,
   });
@@ -43,7 +45,9 @@ export async function refresh(target: MergeTarget): Promise<void> {
 /** Extension names merged per hierarchy, from `systemd-sysext status --json=short`. */
 export async function mergedExtensions(target: MergeTarget): Promise<Map<string, string[]>> {
   const cmd = tool(target.kind);
-  const result = await execa(cmd, ['status', '--json=short', ...rootArgs(target.root)], {
+  const result = await (
+    await execaLazy()
+  )(cmd, ['status', '--json=short', ...rootArgs(target.root)], {
     reject: false,
   });
   if (result.failed)
@@ -74,7 +78,9 @@ interface LoopDevice {
 async function loopBackedBy(image: string): Promise<boolean> {
   const info = await stat(image);
   const devId = `${Math.floor(info.dev / 256) & 0xfff}:${(info.dev & 0xff) | ((info.dev >> 12) & 0xfff00)}`;
-  const result = await execa('losetup', ['--json', '--list', '-O', 'NAME,BACK-INO,BACK-MAJ:MIN'], {
+  const result = await (
+    await execaLazy()
+  )('losetup', ['--json', '--list', '-O', 'NAME,BACK-INO,BACK-MAJ:MIN'], {
     reject: false,
   });
   if (result.failed || !result.stdout.trim()) return false;
