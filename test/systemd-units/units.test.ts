@@ -1,0 +1,82 @@
+/**
+ * The shipped units pass `systemd-analyze verify` (the external oracle for unit files), with
+ * ExecStart pointed at this checkout's entry point since verify checks that it is executable.
+ * A broken copy must fail, so the check is known to bite.
+ */
+import { execa } from 'execa';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT } from '../helpers/cli.ts';
+
+const UNITS = join(PROJECT, 'systemd-units');
+const ENTRY = join(PROJECT, 'bin/sysext-agent.js');
+
+const hasAnalyze =
+  (await execa('systemd-analyze', ['--version'], { reject: false })).exitCode === 0;
+if (!hasAnalyze) {
+  if (process.env.CI === 'true') throw new Error('CI must not skip: systemd-analyze is missing');
+  console.warn('skipping unit verification: systemd-analyze is not installed');
+}
+
+async function verify(dir: string): Promise<{ exitCode: number; stderr: string }> {
+  const files = (await readdir(dir)).map((f) => join(dir, f));
+  const r = await execa('systemd-analyze', ['verify', ...files], { reject: false });
+  return { exitCode: r.exitCode ?? -1, stderr: r.stderr };
+}
+
+describe.skipIf(!hasAnalyze)('systemd units', () => {
+  let dir = '';
+  let units: string[] = [];
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sysext-agent-units-'));
+    units = (await readdir(UNITS)).filter((f) => /\.(service|timer)$/.test(f));
+    for (const unit of units) {
+      const text = await readFile(join(UNITS, unit), 'utf8');
+      await writeFile(join(dir, unit), text.replaceAll('/usr/bin/sysext-agent', ENTRY));
+    }
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('ships the update service and timer and the boot-time recovery service', () => {
+    expect(units.sort()).toEqual([
+      'sysext-agent-recover.service',
+      'sysext-agent-update.service',
+      'sysext-agent-update.timer',
+    ]);
+  });
+
+  it('systemd-analyze verify accepts every unit without a warning', async () => {
+    const r = await verify(dir);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('recovery runs before systemd-sysext.service and systemd-confext.service merge at boot', async () => {
+    const text = await readFile(join(UNITS, 'sysext-agent-recover.service'), 'utf8');
+    const before = /^Before=(.*)$/m.exec(text)?.[1]?.split(/\s+/) ?? [];
+    expect(before).toEqual(
+      expect.arrayContaining(['systemd-sysext.service', 'systemd-confext.service']),
+    );
+    expect(text).toMatch(/^DefaultDependencies=no$/m);
+    expect(text).toMatch(/^ExecStart=\/usr\/bin\/sysext-agent .*recover$/m);
+  });
+
+  it('a broken unit is caught (the check can fail)', async () => {
+    const broken = await mkdtemp(join(tmpdir(), 'sysext-agent-units-broken-'));
+    try {
+      const text = await readFile(join(dir, 'sysext-agent-update.service'), 'utf8');
+      await writeFile(
+        join(broken, 'sysext-agent-update.service'),
+        text.replace(/^ExecStart=.*$/m, 'ExecStart=no-such-agent update'),
+      );
+      const r = await verify(broken);
+      expect(r.exitCode !== 0 || r.stderr !== '').toBe(true);
+    } finally {
+      await rm(broken, { recursive: true, force: true });
+    }
+  });
+});
