@@ -60,13 +60,14 @@ export async function makeSandbox(): Promise<Sandbox> {
 export async function buildImages(
   outDir: string,
   versions: readonly string[],
-  opts: { name?: string; healthFail?: boolean } = {},
+  opts: { name?: string; healthFail?: boolean; confext?: boolean } = {},
 ): Promise<string[]> {
   const args = [
     '--out',
     outDir,
     ...(opts.name ? ['--name', opts.name] : []),
     ...(opts.healthFail ? ['--health-fail'] : []),
+    ...(opts.confext ? ['--confext'] : []),
   ];
   await execa('bash', [join(PROJECT, 'fixtures/make-images.sh'), ...args, ...versions]);
   return versions.map((v) => join(outDir, `${opts.name ?? 'hello'}_${v}.raw`));
