@@ -4,86 +4,28 @@
  * binary and fails, and the agent switches back, refreshes, quarantines the bad version and
  * exits 3. The quarantined version is not retried unattended, only with --allow-quarantined.
  */
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliCommand, runCli } from '../helpers/cli.ts';
-import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
+import { realHost, type RealHost } from '../helpers/real-host.ts';
 import { missingFor } from '../helpers/requirements.ts';
-import {
-  buildImages,
-  inNamespace,
-  makeSandbox,
-  snapshot,
-  type Sandbox,
-} from '../helpers/sandbox.ts';
+import { buildImages, snapshot } from '../helpers/sandbox.ts';
 
 const skip = missingFor('merge');
-
-interface NsResult {
-  /** `KEY=VALUE` lines the script printed. */
-  values: Record<string, string>;
-  stderr: string;
-}
-
-/** A sandbox host with nginx serving its repository, and shell snippets for the namespace. */
-async function host(): Promise<{
-  sb: Sandbox;
-  nginx: RunningNginx;
-  run: (label: string, args: string) => string;
-  ns: (...steps: string[]) => Promise<NsResult>;
-  json: (label: string) => Promise<Record<string, unknown>>;
-  publish: (image: string) => Promise<void>;
-}> {
-  const sb = await makeSandbox();
-  const nginx = await startNginx(sb.repo);
-  await sb.writeConfig({
-    repositories: [nginx.url],
-    extensions: { hello: { healthCheck: ['/usr/bin/hello', '--selftest'], healthTimeoutSec: 10 } },
-  });
-  const agent = (args: string): string =>
-    `${cliCommand()} --config '${sb.configFile}' --log-level warn ${args}`;
-  return {
-    sb,
-    nginx,
-    /** Runs the agent, its JSON document to DIR/LABEL.json, its exit code as `LABEL=CODE`. */
-    run: (label, args) =>
-      `${agent(`--json ${args}`)} > '${sb.dir}/${label}.json'; echo "${label}=$?"`,
-    /** One fresh namespace (it starts unmerged, like a host at boot); unmerged again at the end. */
-    ns: async (...steps) => {
-      const r = await inNamespace(
-        sb,
-        [...steps, 'systemd-sysext unmerge >/dev/null 2>&1; true'].join('\n'),
-      );
-      if (r.exitCode !== 0) throw new Error(`namespace script failed (${r.exitCode}): ${r.stderr}`);
-      const values: Record<string, string> = {};
-      for (const line of r.stdout.split('\n')) {
-        const m = /^([a-z][a-z0-9-]*)=(.*)$/.exec(line);
-        if (m) values[m[1] as string] = m[2] as string;
-      }
-      return { values, stderr: r.stderr };
-    },
-    json: async (label) =>
-      JSON.parse(await readFile(join(sb.dir, `${label}.json`), 'utf8')) as Record<string, unknown>,
-    publish: async (image) => {
-      const r = await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image]);
-      expect(r.exitCode, r.stderr).toBe(0);
-    },
-  };
-}
 
 const hello = `echo "hello=$(/usr/bin/hello 2>/dev/null)"`;
 const selftest = `/usr/bin/hello --selftest >/dev/null 2>&1; echo "selftest=$?"`;
 const present = (path: string): string => `test -e '${path}'; echo "present=$?"`;
 
 describe.skipIf(skip)('an update that fails its health check', () => {
-  let h: Awaited<ReturnType<typeof host>>;
+  let h: RealHost;
   beforeAll(async () => {
-    h = await host();
+    h = await realHost({
+      hello: { healthCheck: ['/usr/bin/hello', '--selftest'], healthTimeoutSec: 10 },
+    });
   });
   afterAll(async () => {
-    await h?.nginx.stop();
-    await h?.sb.cleanup();
+    await h?.stop();
   });
   const untouched = async (): Promise<Record<string, unknown>> => ({
     extensions: await snapshot(join(h.sb.varLib, 'extensions')),
@@ -182,13 +124,14 @@ describe.skipIf(skip)('an update that fails its health check', () => {
 });
 
 describe.skipIf(skip)('a first install that fails its health check', () => {
-  let h: Awaited<ReturnType<typeof host>>;
+  let h: RealHost;
   beforeAll(async () => {
-    h = await host();
+    h = await realHost({
+      hello: { healthCheck: ['/usr/bin/hello', '--selftest'], healthTimeoutSec: 10 },
+    });
   });
   afterAll(async () => {
-    await h?.nginx.stop();
-    await h?.sb.cleanup();
+    await h?.stop();
   });
 
   it('exits 3 and leaves the extension inactive', async () => {

@@ -5,27 +5,16 @@
  * it, and once it is no longer configured `update` leaves it gone. Removing something that is
  * not installed changes nothing (exit 1).
  */
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliCommand, runCli } from '../helpers/cli.ts';
+import { agentStep, namespaceSteps, readReport, type NsResult } from '../helpers/real-host.ts';
+import { runCli } from '../helpers/cli.ts';
 import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
 import { missingFor } from '../helpers/requirements.ts';
-import {
-  buildImages,
-  inNamespace,
-  makeSandbox,
-  snapshot,
-  type Sandbox,
-} from '../helpers/sandbox.ts';
+import { buildImages, makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
 
 const skip = missingFor('merge');
-
-interface NsResult {
-  /** `KEY=VALUE` lines the script printed. */
-  values: Record<string, string>;
-  stderr: string;
-}
 
 const RELEASE = '/usr/lib/extension-release.d/extension-release.hello';
 
@@ -47,30 +36,12 @@ describe.skipIf(skip)('remove with the real systemd-sysext', () => {
     await sb?.cleanup();
   });
 
-  const agent = (args: string): string =>
-    `${cliCommand()} --config '${sb.configFile}' --log-level warn ${args}`;
-  /** Runs the agent, its JSON document to DIR/LABEL.json, its exit code as `LABEL=CODE`. */
-  const run = (label: string, args: string): string =>
-    `${agent(`--json ${args}`)} > '${sb.dir}/${label}.json'; echo "${label}=$?"`;
+  const run = (label: string, args: string): string => agentStep(sb, label, args);
   const hello = `echo "hello=$(/usr/bin/hello 2>/dev/null)"`;
   const present = (key: string, path: string): string => `test -e '${path}'; echo "${key}=$?"`;
 
-  /** One fresh namespace (it starts unmerged, like a host at boot); unmerged again at the end. */
-  async function ns(...steps: string[]): Promise<NsResult> {
-    const r = await inNamespace(
-      sb,
-      [...steps, 'systemd-sysext unmerge >/dev/null 2>&1; true'].join('\n'),
-    );
-    if (r.exitCode !== 0) throw new Error(`namespace script failed (${r.exitCode}): ${r.stderr}`);
-    const values: Record<string, string> = {};
-    for (const line of r.stdout.split('\n')) {
-      const m = /^([a-z][a-z0-9-]*)=(.*)$/.exec(line);
-      if (m) values[m[1] as string] = m[2] as string;
-    }
-    return { values, stderr: r.stderr };
-  }
-  const json = async (label: string): Promise<Record<string, unknown>> =>
-    JSON.parse(await readFile(join(sb.dir, `${label}.json`), 'utf8')) as Record<string, unknown>;
+  const ns = (...steps: string[]): Promise<NsResult> => namespaceSteps(sb, ...steps);
+  const json = (label: string): Promise<Record<string, unknown>> => readReport(sb, label);
   const exists = (path: string): Promise<boolean> =>
     lstat(path).then(
       () => true,

@@ -4,94 +4,22 @@
  * update does not bring them back; a rollback with nothing to go back to changes nothing
  * (exit 1); a rollback whose target fails its health check is undone (exit 3).
  */
-import { readFile, readlink } from 'node:fs/promises';
+import { readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliCommand, runCli } from '../helpers/cli.ts';
-import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
+import { realHost, runBin, selftest, type RealHost } from '../helpers/real-host.ts';
 import { missingFor } from '../helpers/requirements.ts';
-import {
-  buildImages,
-  inNamespace,
-  makeSandbox,
-  snapshot,
-  type Sandbox,
-} from '../helpers/sandbox.ts';
+import { buildImages, snapshot } from '../helpers/sandbox.ts';
 
 const skip = missingFor('merge');
 
-interface NsResult {
-  /** `KEY=VALUE` lines the script printed. */
-  values: Record<string, string>;
-  stderr: string;
-}
-
-type Extensions = Record<string, Record<string, unknown>>;
-
-const selftest = (name: string): Record<string, unknown> => ({
-  healthCheck: [`/usr/bin/${name}`, '--selftest'],
-  healthTimeoutSec: 10,
-});
-
-/** A sandbox host with nginx serving its repository, and shell snippets for the namespace. */
-async function host(extensions: Extensions): Promise<{
-  sb: Sandbox;
-  nginx: RunningNginx;
-  configure: (extensions: Extensions) => Promise<void>;
-  run: (label: string, args: string) => string;
-  ns: (...steps: string[]) => Promise<NsResult>;
-  json: (label: string) => Promise<Record<string, unknown>>;
-  publish: (...images: string[]) => Promise<void>;
-}> {
-  const sb = await makeSandbox();
-  const nginx = await startNginx(sb.repo);
-  const configure = (ext: Extensions): Promise<void> =>
-    sb.writeConfig({ repositories: [nginx.url], extensions: ext });
-  await configure(extensions);
-  const agent = (args: string): string =>
-    `${cliCommand()} --config '${sb.configFile}' --log-level warn ${args}`;
-  return {
-    sb,
-    nginx,
-    configure,
-    /** Runs the agent, its JSON document to DIR/LABEL.json, its exit code as `LABEL=CODE`. */
-    run: (label, args) =>
-      `${agent(`--json ${args}`)} > '${sb.dir}/${label}.json'; echo "${label}=$?"`,
-    /** One fresh namespace (it starts unmerged, like a host at boot); unmerged again at the end. */
-    ns: async (...steps) => {
-      const r = await inNamespace(
-        sb,
-        [...steps, 'systemd-sysext unmerge >/dev/null 2>&1; true'].join('\n'),
-      );
-      if (r.exitCode !== 0) throw new Error(`namespace script failed (${r.exitCode}): ${r.stderr}`);
-      const values: Record<string, string> = {};
-      for (const line of r.stdout.split('\n')) {
-        const m = /^([a-z][a-z0-9-]*)=(.*)$/.exec(line);
-        if (m) values[m[1] as string] = m[2] as string;
-      }
-      return { values, stderr: r.stderr };
-    },
-    json: async (label) =>
-      JSON.parse(await readFile(join(sb.dir, `${label}.json`), 'utf8')) as Record<string, unknown>,
-    publish: async (...images) => {
-      const r = await runCli(['publish', '--repo', sb.repo, '--key', sb.key, ...images]);
-      expect(r.exitCode, r.stderr).toBe(0);
-    },
-  };
-}
-
-/** Prints `KEY=OUTPUT` of the merged binary /usr/bin/NAME (empty when it is not there). */
-const runBin = (name: string, key = name): string =>
-  `echo "${key}=$(/usr/bin/${name} 2>/dev/null)"`;
-
 describe.skipIf(skip)('rollback of two extensions in one transaction', () => {
-  let h: Awaited<ReturnType<typeof host>>;
+  let h: RealHost;
   beforeAll(async () => {
-    h = await host({ hello: selftest('hello'), world: selftest('world') });
+    h = await realHost({ hello: selftest('hello'), world: selftest('world') });
   });
   afterAll(async () => {
-    await h?.nginx.stop();
-    await h?.sb.cleanup();
+    await h?.stop();
   });
 
   it('installs v1 of both, then updates both to v2', async () => {
@@ -176,13 +104,12 @@ describe.skipIf(skip)('rollback of two extensions in one transaction', () => {
 });
 
 describe.skipIf(skip)('a rollback whose target fails its health check', () => {
-  let h: Awaited<ReturnType<typeof host>>;
+  let h: RealHost;
   beforeAll(async () => {
-    h = await host({ hello: selftest('hello') });
+    h = await realHost({ hello: selftest('hello') });
   });
   afterAll(async () => {
-    await h?.nginx.stop();
-    await h?.sb.cleanup();
+    await h?.stop();
   });
 
   it('is undone: exit 3, v2 stays live', async () => {

@@ -9,10 +9,11 @@ import { readFileSync } from 'node:fs';
 import { lstat, readdir, readFile, readlink, realpath } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliCommand, runCli } from '../helpers/cli.ts';
+import { agentStep, namespaceSteps, readReport, type NsResult } from '../helpers/real-host.ts';
+import { runCli } from '../helpers/cli.ts';
 import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
 import { missingFor } from '../helpers/requirements.ts';
-import { buildImages, inNamespace, makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
+import { buildImages, makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
 
 /**
  * The expectations below are for a kernel without device-mapper (this project's test machine):
@@ -31,12 +32,6 @@ const withDm = deviceMapperPresent()
   : null;
 if (withDm) console.warn(`skipping: ${withDm}`);
 const skip = missingFor('merge') ?? withDm;
-
-interface NsResult {
-  /** `KEY=VALUE` lines the script printed. */
-  values: Record<string, string>;
-  stderr: string;
-}
 
 interface ManifestVersion {
   verity: { rootHash: string };
@@ -61,29 +56,11 @@ describe.skipIf(skip)('update with verity sidecars on a kernel without device-ma
     await sb?.cleanup();
   });
 
-  const agent = (args: string): string =>
-    `${cliCommand()} --config '${sb.configFile}' --log-level warn ${args}`;
-  /** Runs the agent, its JSON document to DIR/LABEL.json, its exit code as `LABEL=CODE`. */
-  const run = (label: string, args: string): string =>
-    `${agent(`--json ${args}`)} > '${sb.dir}/${label}.json'; echo "${label}=$?"`;
+  const run = (label: string, args: string): string => agentStep(sb, label, args);
   const hello = `echo "hello=$(/usr/bin/hello 2>/dev/null)"`;
 
-  /** One fresh namespace (it starts unmerged, like a host at boot); unmerged again at the end. */
-  async function ns(...steps: string[]): Promise<NsResult> {
-    const r = await inNamespace(
-      sb,
-      [...steps, 'systemd-sysext unmerge >/dev/null 2>&1; true'].join('\n'),
-    );
-    if (r.exitCode !== 0) throw new Error(`namespace script failed (${r.exitCode}): ${r.stderr}`);
-    const values: Record<string, string> = {};
-    for (const line of r.stdout.split('\n')) {
-      const m = /^([a-z][a-z0-9-]*)=(.*)$/.exec(line);
-      if (m) values[m[1] as string] = m[2] as string;
-    }
-    return { values, stderr: r.stderr };
-  }
-  const json = async (label: string): Promise<Record<string, unknown>> =>
-    JSON.parse(await readFile(join(sb.dir, `${label}.json`), 'utf8')) as Record<string, unknown>;
+  const ns = (...steps: string[]): Promise<NsResult> => namespaceSteps(sb, ...steps);
+  const json = (label: string): Promise<Record<string, unknown>> => readReport(sb, label);
 
   async function manifestVersion(version: string): Promise<ManifestVersion> {
     const envelope = JSON.parse(await readFile(join(sb.repo, 'manifest.json'), 'utf8')) as {
