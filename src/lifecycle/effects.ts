@@ -39,6 +39,7 @@ export function applySuccess(
     if (command === 'update') {
       ext.previous = m.from ?? ext.previous;
       ext.current = m.to;
+      if (m.to) delete ext.interrupted[m.to];
       setResult(
         ext,
         m.from ? 'update' : 'install',
@@ -83,16 +84,47 @@ export function applyFailure(
   }
 }
 
-/** A crash before the new versions were proven: the host is back on `from`, state unchanged. */
+/** Interruptions while a version is live but unproven before it is quarantined. */
+export const MAX_INTERRUPTED = 2;
+
+/** Steps at which the new version is merged (or being merged) but not yet proven healthy. */
+function versionWasLive(step: string): boolean {
+  return step === 'refresh' || step === 'prove' || step.startsWith('health:');
+}
+
+/**
+ * A crash before the new versions were proven: the host is back on `from`, state as before.
+ * A version that was live when the run was cut off (a crash or power loss during its refresh or
+ * health check may be its own doing) counts an interruption; at MAX_INTERRUPTED it is
+ * quarantined, so that a version that takes the machine down is not retried by every timer run.
+ */
 export function applyInterrupted(
   state: AgentState,
-  command: Command,
-  moves: readonly Move[],
+  journal: Pick<Journal, 'command' | 'moves' | 'step'>,
   now: Date,
 ): void {
-  for (const m of moves) {
-    const ext = state.extensions[m.name];
-    if (ext)
-      setResult(ext, command, false, now, `interrupted; recovered to ${m.from ?? 'inactive'}`);
+  for (const m of journal.moves) {
+    const live = journal.command === 'update' && m.to !== null && versionWasLive(journal.step);
+    if (!state.extensions[m.name] && !live) continue;
+    const ext = ensureExtensionState(state, m.name, m.kind);
+    if (live && m.to) {
+      const count = (ext.interrupted[m.to] ?? 0) + 1;
+      ext.interrupted[m.to] = count;
+      if (count >= MAX_INTERRUPTED) {
+        quarantine(
+          ext,
+          m.to,
+          `interrupted ${count} times while being merged or health-checked (crash or power loss)`,
+          now,
+        );
+      }
+    }
+    setResult(
+      ext,
+      journal.command,
+      false,
+      now,
+      `interrupted at ${journal.step}; recovered to ${m.from ?? 'inactive'}`,
+    );
   }
 }

@@ -67,7 +67,7 @@ async function undoForward(env: TxEnv, journal: Journal): Promise<void> {
   const state = await loadState(env.paths, env.log);
   for (const m of journal.moves) await setActive(env, m, m.from);
   const refreshError = env.refresh ? await refreshKinds(env, journal.moves) : null;
-  applyInterrupted(state, journal.command, journal.moves, env.now());
+  applyInterrupted(state, journal, env.now());
   await writeState(env.paths.stateFile, state);
   await endJournal(env.paths);
   if (refreshError)

@@ -24,6 +24,7 @@ export function ensureExtensionState(
     current: null,
     previous: null,
     quarantined: [],
+    interrupted: {},
     lastResult: null,
   };
   state.extensions[name] = created;

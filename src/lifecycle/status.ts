@@ -18,6 +18,7 @@ export interface StatusReport {
       installed: string[];
       quarantined: string[];
       quarantine: { version: string; reason: string; at: string }[];
+      interrupted: Record<string, number>;
       configured: boolean;
       lastResult: AgentState['extensions'][string]['lastResult'];
     }
@@ -48,6 +49,7 @@ export async function collectStatus(
       installed: await listStored(paths, name),
       quarantined: (ext?.quarantined ?? []).map((q) => q.version),
       quarantine: ext?.quarantined ?? [],
+      interrupted: ext?.interrupted ?? {},
       configured: config ? name in config.extensions : true,
       lastResult: ext?.lastResult ?? null,
     };

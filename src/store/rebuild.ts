@@ -43,6 +43,7 @@ export async function rebuildState(paths: HostPaths): Promise<AgentState> {
         current: version,
         previous,
         quarantined: [],
+        interrupted: {},
         lastResult: null,
       };
     }

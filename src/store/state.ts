@@ -14,6 +14,8 @@ const extensionState = z.object({
   current: z.string().nullable(),
   previous: z.string().nullable(),
   quarantined: z.array(quarantineEntry).default([]),
+  /** Per version: how often a run was cut off while that version was live but not yet proven. */
+  interrupted: z.record(z.string(), z.number().int().nonnegative()).default({}),
   lastResult: z
     .object({ at: z.string(), action: z.string(), ok: z.boolean(), message: z.string().optional() })
     .nullable()

@@ -156,3 +156,44 @@ describe.skipIf(skip)('a first install that fails its health check', () => {
     });
   });
 });
+
+describe.skipIf(skip)('a version that takes the host down during its health check', () => {
+  let h: RealHost;
+  beforeAll(async () => {
+    h = await realHost({
+      hello: { healthCheck: ['/usr/bin/hello', '--selftest'], healthTimeoutSec: 10 },
+    });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('is quarantined after two interrupted attempts instead of being retried forever', async () => {
+    const [v1, v2] = await buildImages(h.sb.images, ['1.0', '2.0']);
+    await h.publish(v1 as string);
+    expect((await h.ns(h.run('install', 'update'))).values.install).toBe('0');
+    await h.publish(v2 as string);
+    // The agent dies (SIGKILL) while 2.0 is merged and its health check is due, as a machine
+    // that crashes or loses power then would; the next command recovers first.
+    const crash = `SYSEXT_AGENT_TEST_CRASH_AT=health:hello ${h.run('crash', 'update')}`;
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const r = await h.ns(
+        crash,
+        h.run('recover', 'recover'),
+        'systemd-sysext refresh >/dev/null',
+        hello,
+      );
+      expect(r.values.crash, r.stderr).toBe('137');
+      expect(r.values.recover, r.stderr).toBe('0');
+      expect(r.values.hello).toBe('hello 1.0');
+    }
+    const after = await h.ns(h.run('update', 'update'), h.run('status', 'status'));
+    expect(after.values.update, after.stderr).toBe('0');
+    expect(await h.json('update')).toMatchObject({
+      extensions: { hello: { result: 'up-to-date' } },
+    });
+    expect(await h.json('status')).toMatchObject({
+      extensions: { hello: { current: '1.0', quarantined: ['2.0'] } },
+    });
+  });
+});
