@@ -4,13 +4,13 @@
  * An interrupted download resumes with Range + If-Range; the hash state is rebuilt from the
  * bytes already on disk, never downloaded again. Nothing here touches the store.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AgentError } from '../errors.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
-import { VerityTreeBuilder } from '../verity/tree.ts';
-import { chunksOf, type HttpClient, type HttpResponse } from './http.ts';
+import { newHashers, verifyImage, type Hashers } from './image-hash.ts';
+import { receive, type Progress } from './receive.ts';
+import type { HttpClient, HttpResponse } from './http.ts';
 import {
   discardPartial,
   ifRangeValidator,
@@ -29,21 +29,6 @@ export interface VerifiedDownload {
   received: number;
 }
 
-export type Progress = (done: number, total: number) => void;
-
-interface Hashers {
-  sha: Hash;
-  tree: VerityTreeBuilder;
-}
-
-function newHashers(entry: ImageEntry): Hashers {
-  const { salt, uuid } = entry.verity;
-  return {
-    sha: createHash('sha256'),
-    tree: new VerityTreeBuilder({ salt: Buffer.from(salt, 'hex'), uuid }),
-  };
-}
-
 /** Checks a 206 answer: it must continue exactly where we asked and describe the manifest's size. */
 function checkContentRange(res: HttpResponse, have: number, size: number): void {
   const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.header('content-range') ?? '');
@@ -60,86 +45,6 @@ function checkContentRange(res: HttpResponse, have: number, size: number): void 
       `GET ${res.url}: asked for bytes ${have}-${size - 1}/${size}, got Content-Range "${res.header('content-range') ?? ''}"`,
     );
   }
-}
-
-function verify(
-  entry: ImageEntry,
-  h: Hashers,
-  size: number,
-): { hashFile: Buffer; rootHash: string } {
-  const where = `image ${entry.path}`;
-  if (size !== entry.size)
-    throw new AgentError('SIZE_MISMATCH', `${where}: ${size} bytes, manifest says ${entry.size}`);
-  const sha256 = h.sha.digest('hex');
-  if (sha256 !== entry.sha256) {
-    throw new AgentError(
-      'HASH_MISMATCH',
-      `${where}: SHA-256 ${sha256} does not match the manifest ${entry.sha256}`,
-    );
-  }
-  const tree = h.tree.digest();
-  if (tree.rootHash !== entry.verity.rootHash) {
-    throw new AgentError(
-      'VERITY_MISMATCH',
-      `${where}: dm-verity root hash ${tree.rootHash} does not match the manifest ${entry.verity.rootHash}`,
-    );
-  }
-  return { hashFile: tree.hashFile, rootHash: tree.rootHash };
-}
-
-/** Writes are gathered to about this size and issued while the next bytes arrive. */
-const WRITE_BATCH = 1 << 20;
-
-/**
- * Hashes every chunk as it arrives and writes them in batches, one write in flight at a time:
- * a write per network chunk (16-64 KiB) spent more time in thread-pool round trips than in
- * hashing. Returns the end position: every byte counted there is on disk when it returns.
- */
-async function receive(
-  res: HttpResponse,
-  handle: FileHandle,
-  h: Hashers,
-  start: number,
-  entry: ImageEntry,
-  progress?: Progress,
-): Promise<number> {
-  let pos = start;
-  let written = start;
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  let inFlight: Promise<unknown> = Promise.resolve();
-  const flush = async (): Promise<void> => {
-    await inFlight;
-    if (batchBytes === 0) return;
-    const at = written;
-    written += batchBytes;
-    inFlight = handle.writev(batch, at);
-    batch = [];
-    batchBytes = 0;
-  };
-  try {
-    for await (const chunk of chunksOf(res)) {
-      if (pos + chunk.length > entry.size) {
-        res.body.destroy();
-        throw new AgentError(
-          'SIZE_MISMATCH',
-          `GET ${res.url}: more than the ${entry.size} bytes the manifest gives`,
-        );
-      }
-      h.sha.update(chunk);
-      h.tree.update(chunk);
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      pos += chunk.length;
-      if (batchBytes >= WRITE_BATCH) await flush();
-      progress?.(pos, entry.size);
-    }
-  } finally {
-    // What arrived before a cut is kept on disk, so a resume starts after it.
-    await flush();
-    await inFlight;
-  }
-  return pos;
 }
 
 async function attempt(
@@ -237,7 +142,7 @@ async function verifyOrDiscard(
   partial: string,
 ): Promise<{ hashFile: Buffer; rootHash: string }> {
   try {
-    return verify(entry, h, size);
+    return verifyImage(entry, h, size);
   } catch (err) {
     // Bad bytes are never resumed from.
     await discardPartial(partial);
