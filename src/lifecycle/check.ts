@@ -7,7 +7,7 @@ import { readState, writeState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
 import { fetchTrustedManifest, rememberManifest } from './manifest-source.ts';
 import { plan } from './plan.ts';
-import { currentVersion, recordAccepted } from './state-ops.ts';
+import { currentVersion, quarantinedVersions, recordAccepted } from './state-ops.ts';
 
 export interface CheckReport {
   manifest: { serial: number; expires: string; url: string };
@@ -36,7 +36,7 @@ export async function runCheck(ctx: AgentContext): Promise<CheckReport> {
     names: Object.keys(ctx.config.extensions),
     manifest: manifest.payload,
     current: (n) => currentVersion(state, n),
-    quarantined: (n) => (state.extensions[n]?.quarantined ?? []).map((q) => q.version),
+    quarantined: (n) => quarantinedVersions(state, n),
   });
   if (!manifest.notModified) {
     recordAccepted(state, manifest.payload, ctx.now());

@@ -9,6 +9,10 @@ export function currentVersion(state: AgentState, name: string): string | null {
   return state.extensions[name]?.current ?? null;
 }
 
+export function quarantinedVersions(state: AgentState, name: string): string[] {
+  return (state.extensions[name]?.quarantined ?? []).map((q) => q.version);
+}
+
 export function ensureExtensionState(
   state: AgentState,
   name: string,

@@ -15,7 +15,7 @@ import { plan, type PlanItem } from './plan.ts';
 import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
 import { stageVersion, type Staged } from './stage.ts';
 import { runTransaction, txEnvFromContext, type TxOutcome } from './transaction.ts';
-import { currentVersion, recordAccepted, pruneStore } from './state-ops.ts';
+import { currentVersion, quarantinedVersions, recordAccepted, pruneStore } from './state-ops.ts';
 
 export interface UpdateOptions {
   names: readonly string[];
@@ -82,7 +82,7 @@ function planFor(
     names,
     manifest: manifest.payload,
     current: (n) => currentVersion(state, n),
-    quarantined: (n) => (state.extensions[n]?.quarantined ?? []).map((q) => q.version),
+    quarantined: (n) => quarantinedVersions(state, n),
     allowQuarantined: opts.allowQuarantined,
   });
   const missingNamed = items.filter((i) => i.action === 'missing' && opts.names.includes(i.name));

@@ -3,19 +3,18 @@
  * Unknown fields are dropped here (they stay covered by the signature over the raw bytes).
  */
 import { z } from 'zod';
+import { isValidName, isValidVersion } from '../version/syntax.ts';
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9.+-]*$/;
-const VERSION = /^[A-Za-z0-9][A-Za-z0-9._~^+-]*$/;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 /** Segments of plain characters only: no scheme (no ':'), no '%'-escapes, no '?' or '#'. */
 const PATH_SEGMENT = /^[A-Za-z0-9._~^+@=,-]+$/;
 
-export const MAX_NAME_LENGTH = 128;
 export const BLOCK_SIZE = 4096;
 
-export const extensionName = z.string().max(MAX_NAME_LENGTH).regex(NAME, 'invalid extension name');
-export const versionString = z.string().max(MAX_NAME_LENGTH).regex(VERSION, 'invalid version');
+// One definition of the name and version rules (src/version/syntax.ts), for file names too.
+export const extensionName = z.string().refine(isValidName, 'invalid extension name');
+export const versionString = z.string().refine(isValidVersion, 'invalid version');
 
 export function isSafeRelativePath(path: string): boolean {
   if (path.length === 0 || path.length > 1024) return false;

@@ -9,7 +9,12 @@ import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { AgentError } from '../errors.ts';
 import { parseEnvelope, signEnvelope, decodeBase64, type SigningKey } from '../manifest/dsse.ts';
-import type { ExtensionKind, ImageEntry, ManifestPayload } from '../manifest/schema.ts';
+import {
+  BLOCK_SIZE,
+  type ExtensionKind,
+  type ImageEntry,
+  type ManifestPayload,
+} from '../manifest/schema.ts';
 import { parsePayload } from '../manifest/trust.ts';
 import { renameDurable, tempPathFor, writeFileAtomic, fsyncFile } from '../store/atomic.ts';
 import { randomVerityParams } from '../verity/file.ts';
@@ -32,8 +37,6 @@ export interface PublishedImage {
   unchanged: boolean;
 }
 
-const BLOCK = 4096;
-
 async function readPreviousPayload(repo: string): Promise<ManifestPayload | null> {
   let bytes: Buffer;
   try {
@@ -50,10 +53,10 @@ async function describeImage(
   file: string,
 ): Promise<{ entry: Omit<ImageEntry, 'path'>; hashFile: Buffer }> {
   const { size } = await stat(file);
-  if (size === 0 || size % BLOCK !== 0) {
+  if (size === 0 || size % BLOCK_SIZE !== 0) {
     throw new AgentError(
       'BAD_IMAGE',
-      `${file}: size ${size} is not a positive multiple of ${BLOCK} bytes (dm-verity data blocks); pad the image`,
+      `${file}: size ${size} is not a positive multiple of ${BLOCK_SIZE} bytes (dm-verity data blocks); pad the image`,
     );
   }
   const params = randomVerityParams();
@@ -74,8 +77,8 @@ async function describeImage(
         salt: params.salt.toString('hex'),
         uuid: params.uuid,
         hashAlgorithm: 'sha256',
-        dataBlockSize: BLOCK,
-        hashBlockSize: BLOCK,
+        dataBlockSize: BLOCK_SIZE,
+        hashBlockSize: BLOCK_SIZE,
       },
     },
   };
