@@ -2,76 +2,77 @@
  * One error class for the whole agent. Callers branch on `code`, never on message text;
  * `exitCodeFor` is the only place that maps codes to the exit codes of PRODUCT.md section 5.
  */
-export type AgentErrorCode =
-  // usage and configuration (exit 2)
-  | 'USAGE'
-  | 'CONFIG'
-  // failed before anything changed (exit 1)
-  | 'NETWORK'
-  | 'HTTP_STATUS'
-  | 'INSECURE_REDIRECT'
-  | 'BAD_RANGE'
-  | 'TOO_LARGE'
-  | 'MANIFEST_FORMAT'
-  | 'SIGNATURE'
-  | 'THRESHOLD'
-  | 'UNTRUSTED'
-  | 'EXPIRED'
-  | 'SERIAL_ROLLBACK'
-  | 'SIZE_MISMATCH'
-  | 'HASH_MISMATCH'
-  | 'VERITY_MISMATCH'
-  | 'NOT_IN_MANIFEST'
-  | 'BAD_IMAGE'
-  | 'BAD_KEY'
-  | 'NO_SPACE'
-  | 'UNSUPPORTED'
-  | 'STATE_CORRUPT'
-  | 'NO_PREVIOUS'
-  | 'NOT_INSTALLED'
-  | 'IO'
-  // a new version failed to merge or its health check and was rolled back (exit 3)
-  | 'MERGE_FAILED'
-  | 'HEALTH_FAILED'
-  // the way back failed too (exit 4)
-  | 'ROLLBACK_FAILED'
-  // another instance holds the lock (exit 75)
-  | 'LOCKED';
+/**
+ * Every error code, with the exit code (PRODUCT.md section 5) it means. This table is the only
+ * place that maps one to the other; `satisfies` makes the compiler check it is complete.
+ */
+const EXIT_OF = {
+  // usage and configuration
+  USAGE: 2,
+  CONFIG: 2,
+  // failed before anything changed: host untouched
+  NETWORK: 1,
+  HTTP_STATUS: 1,
+  INSECURE_REDIRECT: 1,
+  BAD_RANGE: 1,
+  TOO_LARGE: 1,
+  MANIFEST_FORMAT: 1,
+  SIGNATURE: 1,
+  THRESHOLD: 1,
+  UNTRUSTED: 1,
+  EXPIRED: 1,
+  SERIAL_ROLLBACK: 1,
+  SIZE_MISMATCH: 1,
+  HASH_MISMATCH: 1,
+  VERITY_MISMATCH: 1,
+  NOT_IN_MANIFEST: 1,
+  BAD_IMAGE: 1,
+  BAD_KEY: 1,
+  NO_SPACE: 1,
+  UNSUPPORTED: 1,
+  STATE_CORRUPT: 1,
+  NO_PREVIOUS: 1,
+  NOT_INSTALLED: 1,
+  IO: 1,
+  // a new version failed to merge or its health check, and every extension of the run was
+  // switched back to its previous version, proven merged
+  MERGE_FAILED: 3,
+  HEALTH_FAILED: 3,
+  // the way back failed, or a proven run could not be recorded: the host needs attention
+  ROLLBACK_FAILED: 4,
+  COMMIT_FAILED: 4,
+  // another instance holds the lock; nothing done
+  LOCKED: 75,
+} as const satisfies Record<string, 0 | 1 | 2 | 3 | 4 | 75>;
+
+export type AgentErrorCode = keyof typeof EXIT_OF;
+
+export const ERROR_CODES = Object.keys(EXIT_OF) as AgentErrorCode[];
+
+export interface AgentErrorOptions {
+  cause?: unknown;
+  /** Worth another attempt (a network hiccup, 5xx, 429): read by the retry loop. */
+  transient?: boolean;
+  /** The server's Retry-After, in milliseconds. */
+  retryAfterMs?: number;
+}
 
 export class AgentError extends Error {
   readonly code: AgentErrorCode;
+  readonly transient: boolean;
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: AgentErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: AgentErrorCode, message: string, options: AgentErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AgentError';
     this.code = code;
+    this.transient = options.transient === true;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 
-export const EXIT = {
-  OK: 0,
-  FAILED_UNCHANGED: 1,
-  USAGE: 2,
-  ROLLED_BACK: 3,
-  NEEDS_ATTENTION: 4,
-  LOCKED: 75,
-} as const;
-
 export function exitCodeFor(code: AgentErrorCode): number {
-  switch (code) {
-    case 'USAGE':
-    case 'CONFIG':
-      return EXIT.USAGE;
-    case 'MERGE_FAILED':
-    case 'HEALTH_FAILED':
-      return EXIT.ROLLED_BACK;
-    case 'ROLLBACK_FAILED':
-      return EXIT.NEEDS_ATTENTION;
-    case 'LOCKED':
-      return EXIT.LOCKED;
-    default:
-      return EXIT.FAILED_UNCHANGED;
-  }
+  return EXIT_OF[code];
 }
 
 export function isAgentError(err: unknown): err is AgentError {

@@ -3,7 +3,7 @@
  * (PRODUCT.md section 5). Maps every failure to the contract's exit codes in one place.
  */
 import { Command, CommanderError } from 'commander';
-import { AgentError, EXIT, exitCodeFor } from '../errors.ts';
+import { AgentError, exitCodeFor } from '../errors.ts';
 import { outcome } from './action.ts';
 import { keygenCommand } from './commands/keygen.ts';
 import {
@@ -70,7 +70,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version are not errors; everything else commander refuses is usage.
-      return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+      return err.exitCode === 0 ? 0 : exitCodeFor('USAGE');
     }
     if (err instanceof AgentError) {
       reportError(err, json);
@@ -82,7 +82,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       { cause: err },
     );
     reportError(wrapped, json);
-    return EXIT.FAILED_UNCHANGED;
+    return exitCodeFor(wrapped.code);
   }
 }
 

@@ -2,7 +2,7 @@
  * A progress bar per download on stderr (cli-progress: bytes, rate, ETA), only when stderr is a
  * terminal and the output is not --json; otherwise none.
  */
-import type { ProgressDisplay } from '../lifecycle/context.ts';
+import type { ProgressDisplay } from '../commands/context.ts';
 import type { GlobalOptions } from './runtime.ts';
 
 const MiB = 1024 * 1024;

@@ -2,7 +2,8 @@
 import type { Logger } from 'pino';
 import { hostPaths, type HostPaths } from '../config/paths.ts';
 import { AgentError } from '../errors.ts';
-import type { AgentContext } from '../lifecycle/context.ts';
+import type { AgentContext } from '../commands/context.ts';
+import { defaultPorts } from '../commands/ports.ts';
 import { progressFactory } from './progress.ts';
 
 export interface GlobalOptions {
@@ -44,6 +45,7 @@ export async function buildContext(opts: GlobalOptions, log: Logger): Promise<Ag
     refresh,
     rootOption: opts.root === undefined ? undefined : paths.root,
     now: () => new Date(),
+    ports: defaultPorts(),
     ...(progress ? { progress } : {}),
   });
 }

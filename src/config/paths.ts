@@ -39,14 +39,6 @@ export function underRoot(paths: HostPaths, path: string): string {
   return join(paths.root, resolve('/', path));
 }
 
-export function storeDir(paths: HostPaths, name: string): string {
-  return join(paths.imagesDir, name);
-}
-
-export function imageFileName(name: string, version: string): string {
-  return `${name}_${version}.raw`;
-}
-
 export function extensionDir(paths: HostPaths, kind: 'sysext' | 'confext'): string {
   return kind === 'sysext' ? paths.sysextDir : paths.confextDir;
 }

@@ -7,6 +7,7 @@
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { writeFileAtomic } from '../store/atomic.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
+import { partialMetaPath } from '../store/layout.ts';
 
 export interface PartialMeta {
   url: string;
@@ -16,7 +17,7 @@ export interface PartialMeta {
   sha256: string;
 }
 
-export const metaPathOf = (partial: string): string => `${partial}.meta`;
+const metaPathOf = partialMetaPath;
 
 export async function readPartial(
   partial: string,

@@ -6,17 +6,19 @@
  */
 import pRetry from 'p-retry';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AgentError } from '../errors.ts';
+import { AgentError } from '../errors.ts';
 
-const transient = new WeakMap<Error, { retryAfterMs?: number }>();
-
+/** The same failure, marked worth another attempt (the mark is a field of the error). */
 export function markTransient(err: AgentError, retryAfterMs?: number): AgentError {
-  transient.set(err, retryAfterMs === undefined ? {} : { retryAfterMs });
-  return err;
+  return new AgentError(err.code, err.message, {
+    cause: err.cause,
+    transient: true,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  });
 }
 
 export function isTransient(err: unknown): boolean {
-  return err instanceof Error && transient.has(err);
+  return err instanceof AgentError && err.transient;
 }
 
 export function isRetryableStatus(status: number): boolean {
@@ -50,7 +52,7 @@ export async function withRetries<T>(opts: RetryOptions, fn: () => Promise<T>): 
     onFailedAttempt: async ({ error, retriesLeft }) => {
       // Honour the server's Retry-After, within what is left of the total bound. p-retry calls
       // this after the last attempt too: then no retry follows, so there is nothing to wait for.
-      const wait = transient.get(error as Error)?.retryAfterMs;
+      const wait = error instanceof AgentError ? error.retryAfterMs : undefined;
       const left = opts.maxTotalMs - (Date.now() - started);
       if (retriesLeft > 0 && wait !== undefined && wait > 0 && wait < left) await sleep(wait);
     },

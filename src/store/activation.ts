@@ -5,30 +5,11 @@
  * since systemd treats every *.raw in those directories as an extension.
  */
 import { readlink } from 'node:fs/promises';
-import { basename, dirname, join, relative } from 'node:path';
-import { extensionDir, type HostPaths } from '../config/paths.ts';
+import { dirname, relative } from 'node:path';
+import type { HostPaths } from '../config/paths.ts';
 import type { ExtensionKind } from '../manifest/schema.ts';
 import { removeDurable, switchSymlink } from './atomic.ts';
-import { storedImage } from './images.ts';
-
-export interface ActivationEntries {
-  image: string;
-  rootHash: string;
-  verity: string;
-}
-
-export function activationEntries(
-  paths: HostPaths,
-  kind: ExtensionKind,
-  name: string,
-): ActivationEntries {
-  const dir = extensionDir(paths, kind);
-  return {
-    image: join(dir, `${name}.raw`),
-    rootHash: join(dir, `${name}.roothash`),
-    verity: join(dir, `${name}.verity`),
-  };
-}
+import { activationEntries, storedImage, versionOfLinkTarget } from './layout.ts';
 
 function relativeTo(link: string, target: string): string {
   return relative(dirname(link), target);
@@ -81,7 +62,5 @@ export async function activeVersion(
   } catch {
     return null;
   }
-  const file = basename(target);
-  const prefix = `${name}_`;
-  return file.startsWith(prefix) && file.endsWith('.raw') ? file.slice(prefix.length, -4) : null;
+  return versionOfLinkTarget(name, target);
 }

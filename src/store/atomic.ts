@@ -5,13 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, symlink, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { tempName } from './layout.ts';
 
 export function tempPathFor(path: string): string {
-  return join(
-    dirname(path),
-    `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
-  );
+  return join(dirname(path), tempName(path, process.pid, randomBytes(4).toString('hex')));
 }
 
 /** fsync(2) on a file or a directory (a directory's fsync makes renames in it durable). */

@@ -8,26 +8,18 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { imageFileName, storeDir, type HostPaths } from '../config/paths.ts';
+import type { HostPaths } from '../config/paths.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
 import { sortVersions } from '../version/compare.ts';
 import { renameDurable, writeFileAtomic } from './atomic.ts';
 
-export interface StoredImage {
-  image: string;
-  hashFile: string;
-  rootHashFile: string;
-}
-
-export function storedImage(paths: HostPaths, name: string, version: string): StoredImage {
-  const base = join(storeDir(paths, name), imageFileName(name, version));
-  const stem = base.slice(0, -'.raw'.length);
-  return { image: base, hashFile: `${stem}.verity`, rootHashFile: `${stem}.roothash` };
-}
-
-export function partialPath(paths: HostPaths, name: string, version: string): string {
-  return join(paths.partialDir, `${imageFileName(name, version)}.part`);
-}
+import {
+  parsePartialFileName,
+  storeDir,
+  storedImage,
+  storedVersionOf,
+  type StoredImage,
+} from './layout.ts';
 
 export async function commitToStore(
   paths: HostPaths,
@@ -53,11 +45,7 @@ export async function listStored(paths: HostPaths, name: string): Promise<string
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const prefix = `${name}_`;
-  const versions = entries
-    .filter((f) => f.startsWith(prefix) && f.endsWith('.raw'))
-    .map((f) => f.slice(prefix.length, -'.raw'.length));
-  return sortVersions(versions);
+  return sortVersions(entries.flatMap((f) => storedVersionOf(name, f) ?? []));
 }
 
 /** True when the stored image still has the size and SHA-256 the manifest gives. */
@@ -79,4 +67,17 @@ export async function deleteStored(paths: HostPaths, name: string, version: stri
   const files = storedImage(paths, name, version);
   // The image goes first: without it the version is no longer "installed".
   for (const f of [files.image, files.hashFile, files.rootHashFile]) await rm(f, { force: true });
+}
+
+/** Everything stored for the named extensions: their store folders and partial downloads. */
+export async function deleteExtensionFiles(
+  paths: HostPaths,
+  names: readonly string[],
+): Promise<void> {
+  const partials = await readdir(paths.partialDir).catch(() => [] as string[]);
+  for (const name of names) {
+    await rm(storeDir(paths, name), { recursive: true, force: true });
+    for (const p of partials.filter((f) => parsePartialFileName(f)?.name === name))
+      await rm(join(paths.partialDir, p), { force: true });
+  }
 }

@@ -10,6 +10,7 @@ import type { HostPaths } from '../config/paths.ts';
 import { AgentError } from '../errors.ts';
 import { compareVersions, newestVersion } from '../version/compare.ts';
 import { listStored } from './images.ts';
+import { activationNameOf, versionOfLinkTarget } from './layout.ts';
 import { emptyState, readState, writeState, type AgentState } from './state.ts';
 
 async function activeLinks(dir: string): Promise<{ name: string; version: string }[]> {
@@ -20,13 +21,12 @@ async function activeLinks(dir: string): Promise<{ name: string; version: string
     return [];
   }
   const found: { name: string; version: string }[] = [];
-  for (const entry of entries.filter((e) => e.endsWith('.raw') && !e.startsWith('.'))) {
-    const name = entry.slice(0, -'.raw'.length);
+  for (const entry of entries) {
+    const name = activationNameOf(entry);
+    if (name === null) continue;
     const target = await readlink(`${dir}/${entry}`).catch(() => null);
-    const file = target ? basename(target) : '';
-    if (file.startsWith(`${name}_`) && file.endsWith('.raw')) {
-      found.push({ name, version: file.slice(name.length + 1, -'.raw'.length) });
-    }
+    const version = target === null ? null : versionOfLinkTarget(name, target);
+    if (version !== null) found.push({ name, version });
   }
   return found;
 }

@@ -31,11 +31,13 @@ const skipMerge = skipTools ?? missingFor('merge');
 const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
 /** Kills wanted in all; the merge lane contributes its fixed schedule when it runs. */
 const KILLS_WANTED = 200;
+/** Of those, kills that land between `begin` and the journal's removal (recovery finds a journal). */
+const IN_TX_WANTED = 150;
 /** A `--root` run: from start to exit the CLI takes about 0.5-1 s, so some runs finish first. */
 const ROOT_MAX_DELAY_MS = 1500;
 
 /** The merge lane: a stop at each step of install, failing update, rollback, upgrade; a few random. */
-const MERGE_FORCED = 6 + 8 + 6 + 6;
+const MERGE_FORCED = 6 + 9 + 6 + 6;
 const MERGE_RANDOM = 4;
 
 let kills = 0;
@@ -181,14 +183,28 @@ async function runKillable(
   };
 }
 
-type Kill = { step: string } | { afterMs: number };
+/**
+ * step: SIGKILL right after the journal records it; afterMs: after a delay from the start;
+ * afterBeginMs: after a delay from `begin` (SYSEXT_AGENT_TEST_CRASH_AFTER_BEGIN_MS), which
+ * aims random instants inside the transaction.
+ */
+type Kill = { step: string } | { afterMs: number } | { afterBeginMs: number };
+
+function killOptions(kill: Kill): { env?: Record<string, string>; killAfterMs?: number } {
+  if ('step' in kill) return { env: { SYSEXT_AGENT_TEST_CRASH_AT: kill.step } };
+  if ('afterBeginMs' in kill)
+    return { env: { SYSEXT_AGENT_TEST_CRASH_AFTER_BEGIN_MS: String(kill.afterBeginMs) } };
+  return { killAfterMs: kill.afterMs };
+}
 
 function describeKill(kill: Kill): string {
-  return 'step' in kill ? `at ${kill.step}` : `after ${kill.afterMs} ms`;
+  if ('step' in kill) return `at ${kill.step}`;
+  if ('afterBeginMs' in kill) return `${kill.afterBeginMs} ms after begin`;
+  return `after ${kill.afterMs} ms`;
 }
 
 const FORWARD_STEPS = ['begin', 'switch:hello', 'refresh', 'prove', 'health:hello'];
-const BACK_STEPS = ['revert:hello', 'revert-refresh', 'record-failure'];
+const BACK_STEPS = ['revert:hello', 'revert-refresh', 'revert-prove', 'record-failure'];
 
 /** What recovery must leave for a forced stop: forward steps undone, commit and back steps finished. */
 function expectedAfterStep(step: string, from: string | null, to: string | null): string | null {
@@ -198,10 +214,11 @@ function expectedAfterStep(step: string, from: string | null, to: string | null)
 describe.skipIf(skipTools)('crash consistency (SIGKILL at journal steps and at random)', () => {
   const summary = { root: 0, rootRuns: 0, merge: 0, mergeRuns: 0, journals: 0, temps: 0 };
   /** Counts what recovery found: an interrupted transaction, temp files of interrupted writes. */
-  const noteRecovery = (stdout: string): void => {
+  const noteRecovery = (stdout: string): boolean => {
     const report = JSON.parse(stdout) as { recovered: boolean; tempFilesRemoved: number };
     if (report.recovered) summary.journals++;
     summary.temps += report.tempFilesRemoved;
+    return report.recovered;
   };
 
   beforeAll(() => {
@@ -351,12 +368,7 @@ describe.skipIf(skipTools)('crash consistency (SIGKILL at journal steps and at r
       const spec = OPS[op];
       const what = `seed ${SEED} merge #${index}: ${op} killed ${describeKill(kill)}`;
       await useTemplate(spec.template);
-      const run = await runAgentInNamespace(
-        spec.args,
-        'step' in kill
-          ? { env: { SYSEXT_AGENT_TEST_CRASH_AT: kill.step } }
-          : { killAfterMs: kill.afterMs },
-      );
+      const run = await runAgentInNamespace(spec.args, killOptions(kill));
       summary.mergeRuns++;
       if ('step' in kill) expect(run.killed, `${what}: step not reached\n${run.stderr}`).toBe(true);
       if (run.killed) {
@@ -399,9 +411,14 @@ describe.skipIf(skipTools)('crash consistency (SIGKILL at journal steps and at r
         }
         const ops = Object.keys(OPS) as MergeOp[];
         for (let i = 0; i < MERGE_RANDOM; i++) {
-          // Most of a merged run is start-up, download and refresh: spread kills over all of it.
-          const afterMs = 300 + Math.floor(rng() * fullRunMs);
-          plan.push([ops[Math.floor(rng() * ops.length)] as MergeOp, { afterMs }]);
+          // Half spread over the whole run (start-up, download, refresh), half inside the
+          // transaction (its refresh and health check take a few hundred ms).
+          const op = ops[Math.floor(rng() * ops.length)] as MergeOp;
+          const kill =
+            i % 2 === 0
+              ? { afterMs: 300 + Math.floor(rng() * fullRunMs) }
+              : { afterBeginMs: Math.floor(rng() * 300) };
+          plan.push([op, kill]);
         }
         // Last the healthy upgrade, ending with a stop that recovery undoes (back to 2.0), so
         // that the following update has real work and a healthy newest version to reach.
@@ -514,25 +531,24 @@ describe.skipIf(skipTools)('crash consistency (SIGKILL at journal steps and at r
       index: number,
       op: RootOp,
       kill: Kill,
-    ): Promise<KillableRun> {
+    ): Promise<KillableRun & { inTx: boolean }> {
       const spec = OPS[op];
       const what = `seed ${SEED} lane ${lane.name} #${index}: ${op} killed ${describeKill(kill)}`;
       await useTemplate(lane, spec.template);
       const run = await runKillable(
         process.execPath,
         [CLI, '--root', lane.root, '--json', '--log-level', 'error', ...spec.args],
-        'step' in kill
-          ? { env: { SYSEXT_AGENT_TEST_CRASH_AT: kill.step } }
-          : { killAfterMs: kill.afterMs },
+        killOptions(kill),
       );
       summary.rootRuns++;
+      let inTx = false;
       if ('step' in kill) expect(run.killed, `${what}: step not reached\n${run.stderr}`).toBe(true);
       if (run.killed) {
         kills++;
         summary.root++;
         const recovered = await agent(lane, 'recover');
         expect(recovered.exitCode, `${what}: recover\n${recovered.stderr}`).toBe(0);
-        noteRecovery(recovered.stdout);
+        inTx = noteRecovery(recovered.stdout);
       } else {
         expect(run.exitCode, `${what}: not killed\n${run.stderr}`).toBe(0);
       }
@@ -540,7 +556,7 @@ describe.skipIf(skipTools)('crash consistency (SIGKILL at journal steps and at r
       if ('step' in kill)
         expect(active, what).toBe(expectedAfterStep(kill.step, spec.from, spec.to));
       else expect([spec.from, spec.to], what).toContain(active);
-      return run;
+      return { ...run, inTx };
     }
 
     async function followingUpdate(lane: Lane, what: string): Promise<void> {
@@ -550,41 +566,57 @@ describe.skipIf(skipTools)('crash consistency (SIGKILL at journal steps and at r
       expect(active, `${what}: following update`).toBe('3.0');
     }
 
-    async function runLane(lane: Lane, laneIndex: number, killsWanted: number): Promise<void> {
+    async function runLane(
+      lane: Lane,
+      laneIndex: number,
+      want: { kills: number; inTx: number },
+    ): Promise<void> {
       const rng = prng(SEED + laneIndex * 7919);
       let laneKills = 0;
+      let laneInTx = 0;
       let index = 0;
       const ops = Object.keys(OPS) as RootOp[];
+      const count = (run: { killed: boolean; inTx: boolean }) => {
+        if (run.killed) laneKills++;
+        if (run.inTx) laneInTx++;
+      };
       // (a) a forced stop at each journal step of each operation.
       for (const op of ops) {
-        for (const step of ['begin', 'switch:hello', 'commit']) {
-          if ((await iteration(lane, index++, op, { step })).killed) laneKills++;
-        }
+        for (const step of ['begin', 'switch:hello', 'commit'])
+          count(await iteration(lane, index++, op, { step }));
       }
-      // (b) random delays until enough kills; now and then a following update from what is left.
-      // A delay is drawn from 0 to the op's bound: 1500 ms, lowered to the duration of a run
-      // that finished before its kill (the CLI often needs less), so few runs escape.
+      // (b) random instants until enough kills, and enough of them inside the transaction; now
+      // and then a following update from what is left. Three of four draws aim inside the
+      // transaction: a delay after `begin` below `txBound`, which follows the transaction's
+      // length (a few ms without refresh). The others are a delay from the start, below the
+      // op's bound: 1500 ms, lowered to the duration of a run that finished before its kill.
       const bound: Record<RootOp, number> = {
         install: ROOT_MAX_DELAY_MS,
         upgrade1: ROOT_MAX_DELAY_MS,
         upgrade2: ROOT_MAX_DELAY_MS,
         rollback: ROOT_MAX_DELAY_MS,
       };
-      while (laneKills < killsWanted) {
+      let txBound = 20;
+      while (laneKills < want.kills || laneInTx < want.inTx) {
         expect(index, `seed ${SEED}: too few runs were killed in time`).toBeLessThan(
-          killsWanted * 4,
+          (want.kills + want.inTx) * 4,
         );
         const op = ops[Math.floor(rng() * ops.length)] as RootOp;
-        const afterMs = Math.floor(rng() * bound[op]);
-        const run = await iteration(lane, index++, op, { afterMs });
-        if (run.killed) laneKills++;
-        else bound[op] = Math.min(ROOT_MAX_DELAY_MS, Math.ceil(run.ms * 1.1));
+        const aim = laneInTx < want.inTx && rng() < 0.75;
+        const kill: Kill = aim
+          ? { afterBeginMs: Math.floor(rng() * txBound) }
+          : { afterMs: Math.floor(rng() * bound[op]) };
+        const run = await iteration(lane, index++, op, kill);
+        count(run);
+        if (aim) txBound = run.inTx ? txBound + 1 : Math.max(1, Math.floor(txBound * 0.8));
+        else if (!run.killed) bound[op] = Math.min(ROOT_MAX_DELAY_MS, Math.ceil(run.ms * 1.1));
         if (index % 25 === 0)
           await followingUpdate(lane, `seed ${SEED} lane ${lane.name} #${index}`);
       }
       await followingUpdate(lane, `seed ${SEED} lane ${lane.name} final`);
       console.log(
-        `lane ${lane.name}: ${laneKills} kills in ${index} runs; delay bounds ${JSON.stringify(bound)}`,
+        `lane ${lane.name}: ${laneKills} kills (${laneInTx} inside a transaction) in ${index} runs; ` +
+          `delay bounds ${JSON.stringify(bound)}, after begin < ${txBound} ms`,
       );
     }
 
@@ -593,14 +625,19 @@ describe.skipIf(skipTools)('crash consistency (SIGKILL at journal steps and at r
       { timeout: 420_000 },
       async () => {
         // The merge lane ran first: these lanes make up the rest of the kills wanted.
-        const perLane = Math.ceil(Math.max(0, KILLS_WANTED - kills) / lanes.length);
+        const want = {
+          kills: Math.ceil(Math.max(0, KILLS_WANTED - kills) / lanes.length),
+          inTx: Math.ceil(Math.max(0, IN_TX_WANTED - summary.journals) / lanes.length),
+        };
         // Two lanes at once: each CLI run is mostly single-threaded start-up.
-        await Promise.all(lanes.map((lane, i) => runLane(lane, i, perLane)));
+        await Promise.all(lanes.map((lane, i) => runLane(lane, i, want)));
       },
     );
   });
 
-  it('killed the agent at least 200 times', () => {
+  it('killed the agent at least 200 times, at least 150 of them inside a transaction', () => {
     expect(kills).toBeGreaterThanOrEqual(KILLS_WANTED);
+    // A kill inside the transaction leaves a journal, which `recover` reports as recovered.
+    expect(summary.journals).toBeGreaterThanOrEqual(IN_TX_WANTED);
   });
 });

@@ -1,7 +1,7 @@
 /** What recovery records after a crash: interruptions while a version was live, and quarantine. */
 import { describe, expect, it } from 'vitest';
-import { applyInterrupted, applySuccess, MAX_INTERRUPTED } from '../../src/lifecycle/effects.ts';
-import type { Move } from '../../src/lifecycle/journal.ts';
+import { applyInterrupted, applySuccess, MAX_INTERRUPTED } from '../../src/plan/effects.ts';
+import type { Move } from '../../src/transaction/journal.ts';
 import { emptyState, type AgentState } from '../../src/store/state.ts';
 
 const now = new Date('2026-11-26T00:00:00Z');

@@ -1,8 +1,8 @@
 // Planning (src/lifecycle/plan.ts): newest acceptable version by systemd's version order and the
 // action per configured extension.
 import { describe, expect, it } from 'vitest';
-import { plan, planExtension } from '../../src/lifecycle/plan.ts';
-import type { PlanInput } from '../../src/lifecycle/plan.ts';
+import { plan, planExtension } from '../../src/plan/plan.ts';
+import type { PlanInput } from '../../src/plan/plan.ts';
 import type { ImageEntry, ManifestPayload } from '../../src/manifest/schema.ts';
 
 function entry(name: string, version: string): ImageEntry {

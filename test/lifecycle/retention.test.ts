@@ -1,7 +1,7 @@
 // Retention (PRODUCT.md section 4, `keep`; section 5, `vacuum`): keep `keep` versions in total,
 // never delete current or previous.
 import { describe, expect, it } from 'vitest';
-import { versionsBeyondKeep } from '../../src/lifecycle/retention.ts';
+import { versionsBeyondKeep } from '../../src/plan/retention.ts';
 
 const sorted = (v: string[]): string[] => [...v].sort();
 

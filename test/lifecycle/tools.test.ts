@@ -7,7 +7,8 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireTools } from '../../src/lifecycle/merge.ts';
+import { requireTools } from '../../src/systemd/proof.ts';
+import { systemdTools } from '../../src/systemd/tools.ts';
 import { startServer } from '../../src/serve/server.ts';
 import { cliCommand, runCli } from '../helpers/cli.ts';
 import { missingFor } from '../helpers/requirements.ts';
@@ -35,10 +36,14 @@ describe('requireTools', () => {
     await writeFile(fake, '#!/bin/sh\nexit 0\n');
     await chmod(fake, 0o755);
     process.env.PATH = dir;
-    await expect(requireTools(['confext'])).resolves.toBeUndefined();
-    await expect(requireTools(['sysext'])).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    await expect(requireTools(systemdTools(), ['confext'])).resolves.toBeUndefined();
+    await expect(requireTools(systemdTools(), ['sysext'])).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+    });
     await chmod(fake, 0o644);
-    await expect(requireTools(['confext'])).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    await expect(requireTools(systemdTools(), ['confext'])).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+    });
   });
 });
 

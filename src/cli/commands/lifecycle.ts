@@ -4,8 +4,8 @@
  * for loading the HTTP and schema libraries.
  */
 import { Command } from 'commander';
-import type { ExtensionReport } from '../../lifecycle/report.ts';
-import { underLock } from '../host.ts';
+import type { ExtensionReport } from '../../commands/report.ts';
+import { underLock, underLockFor } from '../host.ts';
 import { runner } from '../action.ts';
 import { buildContext, emit, pathsFor } from '../runtime.ts';
 
@@ -32,9 +32,9 @@ export function checkCommand(): Command {
     )
     .action(
       runner(async (opts, log) => {
-        const { runCheck } = await import('../../lifecycle/check.ts');
+        const { runCheck } = await import('../../commands/check.ts');
         const ctx = await buildContext(opts, log);
-        const report = await underLock(ctx.paths, opts, log, () => runCheck(ctx));
+        const report = await underLockFor(ctx, opts, log, () => runCheck(ctx));
         emit(opts, report, () =>
           [
             `manifest serial ${report.manifest.serial} from ${report.manifest.url}, expires ${report.manifest.expires}`,
@@ -62,9 +62,9 @@ export function updateCommand(): Command {
     )
     .action(
       runner(async (opts, log, args) => {
-        const { runUpdate } = await import('../../lifecycle/update.ts');
+        const { runUpdate } = await import('../../commands/update.ts');
         const ctx = await buildContext(opts, log);
-        const report = await underLock(ctx.paths, opts, log, () =>
+        const report = await underLockFor(ctx, opts, log, () =>
           runUpdate(ctx, { names: args, allowQuarantined: opts.allowQuarantined === true }),
         );
         emit(opts, report, () => describeAll(report.extensions));
@@ -84,9 +84,9 @@ export function rollbackCommand(): Command {
     )
     .action(
       runner(async (opts, log, args) => {
-        const { runRollback } = await import('../../lifecycle/rollback.ts');
+        const { runRollback } = await import('../../commands/rollback.ts');
         const ctx = await buildContext(opts, log);
-        const report = await underLock(ctx.paths, opts, log, () => runRollback(ctx, args));
+        const report = await underLockFor(ctx, opts, log, () => runRollback(ctx, args));
         emit(opts, report, () => describeAll(report.extensions));
         return report.exitCode;
       }),
@@ -101,9 +101,9 @@ export function removeCommand(): Command {
     .argument('<names...>', 'extensions to remove')
     .action(
       runner(async (opts, log, args) => {
-        const { runRemove } = await import('../../lifecycle/remove.ts');
+        const { runRemove } = await import('../../commands/remove.ts');
         const ctx = await buildContext(opts, log);
-        const report = await underLock(ctx.paths, opts, log, () => runRemove(ctx, args));
+        const report = await underLockFor(ctx, opts, log, () => runRemove(ctx, args));
         for (const w of report.warnings) log.warn(w);
         emit(opts, report, () =>
           [describeAll(report.extensions), ...report.warnings.map((w) => `note: ${w}`)].join('\n'),
@@ -120,9 +120,9 @@ export function vacuumCommand(): Command {
     )
     .action(
       runner(async (opts, log) => {
-        const { runVacuum } = await import('../../lifecycle/vacuum.ts');
+        const { runVacuum } = await import('../../commands/vacuum.ts');
         const ctx = await buildContext(opts, log);
-        const report = await underLock(ctx.paths, opts, log, () => runVacuum(ctx));
+        const report = await underLockFor(ctx, opts, log, () => runVacuum(ctx));
         emit(opts, report, () =>
           [
             ...report.deleted.map((d) => `deleted ${d.name} ${d.version}`),
@@ -164,7 +164,7 @@ export function statusCommand(): Command {
       runner(async (opts, log) => {
         const { existsSync } = await import('node:fs');
         const { loadConfig } = await import('../../config/load.ts');
-        const { collectStatus, formatStatus } = await import('../../lifecycle/status.ts');
+        const { collectStatus, formatStatus } = await import('../../commands/status.ts');
         const paths = pathsFor(opts);
         const configFile = typeof opts.config === 'string' ? opts.config : paths.configFile;
         // status works without a configuration (e.g. an image being inspected), but not with a bad one.

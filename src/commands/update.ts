@@ -5,17 +5,23 @@
  * transaction back (exit 3), and a failed way back is exit 4.
  */
 import { AgentError } from '../errors.ts';
-import { createHttpClient, type HttpClient } from '../net/http.ts';
+import type { RepositorySource } from '../net/source.ts';
 import { deleteStored } from '../store/images.ts';
 import { readState, writeState, type AgentState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
 import { fetchTrustedManifest, rememberManifest, type FetchedManifest } from './manifest-source.ts';
-import { requireTools } from './merge.ts';
-import { plan, type PlanItem } from './plan.ts';
+import { requireTools } from '../systemd/proof.ts';
+import { txEnvFromContext } from '../transaction/env.ts';
+import { plan, type PlanItem } from '../plan/plan.ts';
 import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
 import { stageVersion, type Staged } from './stage.ts';
-import { runTransaction, txEnvFromContext, type TxOutcome } from './transaction.ts';
-import { currentVersion, quarantinedVersions, recordAccepted, pruneStore } from './state-ops.ts';
+import { runTransaction, type TxOutcome } from '../transaction/run.ts';
+import {
+  currentVersion,
+  quarantinedVersions,
+  recordAccepted,
+  pruneStore,
+} from '../plan/state-ops.ts';
 
 export interface UpdateOptions {
   names: readonly string[];
@@ -54,7 +60,7 @@ function reportFor(
 
 async function stageAll(
   ctx: AgentContext,
-  http: HttpClient,
+  source: RepositorySource,
   manifest: FetchedManifest,
   work: PlanItem[],
 ): Promise<Staged[]> {
@@ -62,7 +68,7 @@ async function stageAll(
   try {
     for (const item of work) {
       if (!item.target || !item.entry) continue;
-      staged.push(await stageVersion(ctx, http, manifest, item.name, item.target, item.entry));
+      staged.push(await stageVersion(ctx, source, manifest, item.name, item.target, item.entry));
     }
     return staged;
   } catch (err) {
@@ -98,9 +104,9 @@ function planFor(
 export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise<UpdateReport> {
   const names = selectNames(ctx, opts.names);
   const state = await readState(ctx.paths.stateFile);
-  const http = createHttpClient(ctx.config.network);
+  const source = await ctx.ports.openSource(ctx.config.network);
   try {
-    const manifest = await fetchTrustedManifest(ctx, http, state);
+    const manifest = await fetchTrustedManifest(ctx, source, state);
     const summary = { serial: manifest.payload.serial, expires: manifest.payload.expires };
     const items = planFor(state, manifest, names, opts);
     const work = items.filter((i) => i.action === 'install' || i.action === 'update');
@@ -109,8 +115,12 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
       return { ...buildReport(ctx, items, { ok: true, failures: {} }), manifest: summary };
     }
     // Before any download: a kind this host cannot merge (no systemd-confext) fails here.
-    if (ctx.refresh) await requireTools(work.flatMap((i) => (i.kind ? [i.kind] : [])));
-    const staged = await stageAll(ctx, http, manifest, work);
+    if (ctx.refresh)
+      await requireTools(
+        ctx.ports.systemd,
+        work.flatMap((i) => (i.kind ? [i.kind] : [])),
+      );
+    const staged = await stageAll(ctx, source, manifest, work);
     recordAccepted(state, manifest.payload, ctx.now());
     await writeState(ctx.paths.stateFile, state);
     await rememberManifest(ctx, manifest);
@@ -127,7 +137,7 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
     }
     return { ...buildReport(ctx, items, outcome), manifest: summary };
   } finally {
-    await http.close();
+    await source.close();
   }
 }
 

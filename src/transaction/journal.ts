@@ -31,7 +31,10 @@ const journalSchema = z.object({
   phase: z.enum(['forward', 'back', 'commit']),
   step: z.string(),
   moves: z.array(move),
+  /** Why the forward steps failed, per extension. */
   failures: z.record(z.string(), z.string()),
+  /** The error code of those failures: a merge that could not be proven, or a health check. */
+  failureCode: z.enum(['MERGE_FAILED', 'HEALTH_FAILED']).optional(),
   sidecars: z.boolean(),
   refresh: z.boolean(),
   root: z.string().nullable(),
@@ -40,6 +43,7 @@ const journalSchema = z.object({
 
 export type Journal = z.infer<typeof journalSchema>;
 export type Move = z.infer<typeof move>;
+export type Command = Journal['command'];
 
 export function journalPath(paths: HostPaths): string {
   return join(paths.stateDir, 'journal.json');
@@ -51,13 +55,20 @@ export async function readJournal(paths: HostPaths): Promise<Journal | null> {
     text = await readFile(journalPath(paths), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
+    throw new AgentError('IO', `cannot read ${journalPath(paths)}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
-  const parsed = journalSchema.safeParse(JSON.parse(text));
+  let parsed;
+  try {
+    parsed = journalSchema.safeParse(JSON.parse(text));
+  } catch {
+    parsed = { success: false as const };
+  }
   if (!parsed.success) {
     // Written only by atomic rename, so a bad journal was not written by this agent.
     throw new AgentError(
-      'IO',
+      'STATE_CORRUPT',
       `journal ${journalPath(paths)} is not valid; inspect it and remove it by hand`,
     );
   }

@@ -5,12 +5,13 @@
  */
 import { existsSync } from 'node:fs';
 import { AgentError } from '../errors.ts';
-import { storedImage } from '../store/images.ts';
+import { storedImage } from '../store/layout.ts';
 import { readState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
-import type { Move } from './journal.ts';
+import type { Move } from '../transaction/journal.ts';
 import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
-import { runTransaction, txEnvFromContext } from './transaction.ts';
+import { txEnvFromContext } from '../transaction/env.ts';
+import { runTransaction } from '../transaction/run.ts';
 
 export interface RollbackReport {
   exitCode: number;

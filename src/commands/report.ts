@@ -1,6 +1,6 @@
 /** The shape `update`, `rollback` and `remove` report in, and their exit code. */
-import { EXIT } from '../errors.ts';
-import type { TxOutcome } from './transaction.ts';
+import { exitCodeFor, type AgentErrorCode } from '../errors.ts';
+import type { TxOutcome } from '../transaction/run.ts';
 
 export interface ExtensionReport {
   kind: string | null;
@@ -19,9 +19,15 @@ export interface ExtensionReport {
   message?: string;
 }
 
+/** The error code a transaction's outcome stands for; null for success. */
+export function codeOf(outcome: TxOutcome): AgentErrorCode | null {
+  if (outcome.ok) return null;
+  return outcome.rollbackFailed ? 'ROLLBACK_FAILED' : (outcome.code ?? 'MERGE_FAILED');
+}
+
 export function exitCodeOf(outcome: TxOutcome): number {
-  if (outcome.ok) return EXIT.OK;
-  return outcome.rollbackFailed ? EXIT.NEEDS_ATTENTION : EXIT.ROLLED_BACK;
+  const code = codeOf(outcome);
+  return code === null ? 0 : exitCodeFor(code);
 }
 
 /** Result of one move of a transaction that was not a plain success. */

@@ -5,7 +5,7 @@
  */
 import type { AgentState } from '../store/state.ts';
 import { compareVersions, newestVersion } from '../version/compare.ts';
-import type { Journal, Move } from './journal.ts';
+import type { Journal, Move } from '../transaction/journal.ts';
 import { ensureExtensionState, quarantine, setResult } from './state-ops.ts';
 
 export type Command = Journal['command'];

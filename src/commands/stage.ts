@@ -5,16 +5,10 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { discardPartial } from '../net/partial.ts';
 import { ensureSpace, hashTreeBytes } from '../store/space.ts';
-import { downloadVerified } from '../net/download.ts';
-import type { HttpClient } from '../net/http.ts';
+import type { RepositorySource } from '../net/source.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
-import {
-  commitToStore,
-  deleteStored,
-  partialPath,
-  storedImage,
-  storedImageMatches,
-} from '../store/images.ts';
+import { commitToStore, deleteStored, storedImageMatches } from '../store/images.ts';
+import { partialPath, storedImage } from '../store/layout.ts';
 import type { AgentContext } from './context.ts';
 import { imageUrls, type FetchedManifest } from './manifest-source.ts';
 import { existsSync } from 'node:fs';
@@ -28,7 +22,7 @@ export interface Staged {
 
 export async function stageVersion(
   ctx: AgentContext,
-  http: HttpClient,
+  source: RepositorySource,
   manifest: FetchedManifest,
   name: string,
   version: string,
@@ -58,7 +52,7 @@ export async function stageVersion(
   const bar = ctx.progress?.(`${name} ${version}`, entry.size);
   let verified;
   try {
-    verified = await downloadVerified(http, urls, entry, partial, bar?.update);
+    verified = await source.downloadImage(urls, entry, partial, bar?.update);
   } finally {
     bar?.stop();
   }

@@ -2,7 +2,7 @@
 import type { ExtensionKind, ManifestPayload } from '../manifest/schema.ts';
 import { deleteStored, listStored } from '../store/images.ts';
 import type { AgentState, ExtensionState } from '../store/state.ts';
-import type { AgentContext } from './context.ts';
+import type { AgentContext } from '../commands/context.ts';
 import { versionsBeyondKeep } from './retention.ts';
 
 export function currentVersion(state: AgentState, name: string): string | null {

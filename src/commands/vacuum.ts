@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { deleteStored, listStored } from '../store/images.ts';
 import { readState } from '../store/state.ts';
 import { compareVersions } from '../version/compare.ts';
-import { parseImageFileName } from '../version/syntax.ts';
+import { parsePartialFileName } from '../store/layout.ts';
 import type { AgentContext } from './context.ts';
-import { versionsBeyondKeep } from './retention.ts';
+import { versionsBeyondKeep } from '../plan/retention.ts';
 
 export interface VacuumReport {
   deleted: { name: string; version: string }[];
@@ -35,7 +35,7 @@ export async function runVacuum(ctx: AgentContext): Promise<VacuumReport> {
   }
   const partialsDeleted: string[] = [];
   for (const file of await readdir(ctx.paths.partialDir).catch(() => [] as string[])) {
-    const parsed = parseImageFileName(file.replace(/\.part(\.meta)?$/, ''));
+    const parsed = parsePartialFileName(file);
     const current = parsed ? state.extensions[parsed.name]?.current : undefined;
     const wanted =
       parsed !== undefined &&

@@ -2,7 +2,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
-import { keyIdOf, parsePublicKey } from './keys.ts';
+import { keyIdOf, parsePublicKey } from '../manifest/keys.ts';
 
 export async function loadTrustedKeys(location: string): Promise<Map<string, Uint8Array>> {
   let files: string[];

@@ -3,31 +3,19 @@
  * from the merge (one journaled transaction), then delete its stored versions, partial
  * downloads and state.
  */
-import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { storeDir, type HostPaths } from '../config/paths.ts';
 import { AgentError } from '../errors.ts';
 import { activeVersion } from '../store/activation.ts';
 import { readState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
-import type { Move } from './journal.ts';
+import type { Move } from '../transaction/journal.ts';
 import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
-import { runTransaction, txEnvFromContext } from './transaction.ts';
+import { txEnvFromContext } from '../transaction/env.ts';
+import { runTransaction } from '../transaction/run.ts';
 
 export interface RemoveReport {
   exitCode: number;
   extensions: Record<string, ExtensionReport>;
   warnings: string[];
-}
-
-/** Deletes everything stored for the removed extensions (also run by recovery of a remove). */
-export async function purgeRemoved(paths: HostPaths, names: readonly string[]): Promise<void> {
-  const partials = await readdir(paths.partialDir).catch(() => [] as string[]);
-  for (const name of names) {
-    await rm(storeDir(paths, name), { recursive: true, force: true });
-    for (const p of partials.filter((f) => f.startsWith(`${name}_`)))
-      await rm(join(paths.partialDir, p), { force: true });
-  }
 }
 
 export async function runRemove(
@@ -43,11 +31,6 @@ export async function runRemove(
     moves.push({ name, kind: ext.kind, from: active, to: null });
   }
   const outcome = await runTransaction(txEnvFromContext(ctx), state, 'remove', moves);
-  if (outcome.ok)
-    await purgeRemoved(
-      ctx.paths,
-      moves.map((m) => m.name),
-    );
   const warnings = moves
     .filter((m) => m.name in ctx.config.extensions)
     .map(

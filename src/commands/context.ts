@@ -2,6 +2,13 @@
 import type { Logger } from 'pino';
 import type { HostPaths } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
+import type { OpenSource } from '../net/source.ts';
+import type { TxPorts } from '../transaction/env.ts';
+
+/** The edges a command talks to: systemd, health checks, the repository. */
+export interface Ports extends TxPorts {
+  readonly openSource: OpenSource;
+}
 
 export interface AgentContext {
   readonly paths: Readonly<HostPaths>;
@@ -12,6 +19,7 @@ export interface AgentContext {
   /** `--root` as given, passed on to systemd-sysext as `--root=`; undefined for the real host. */
   readonly rootOption: string | undefined;
   readonly now: () => Date;
+  readonly ports: Ports;
   /** A progress display for one download (a bar on a terminal), when wanted. */
   readonly progress?: (label: string, total: number) => ProgressDisplay;
 }

@@ -6,10 +6,10 @@
 import { existsSync } from 'node:fs';
 import { underRoot } from '../config/paths.ts';
 import { AgentError } from '../errors.ts';
-import { loadTrustedKeys } from '../manifest/truststore.ts';
+import { loadTrustedKeys } from '../config/truststore.ts';
 import { verifyManifest, type TrustedManifest } from '../manifest/trust.ts';
-import { fetchDocument, type Validators } from '../net/document.ts';
-import type { HttpClient } from '../net/http.ts';
+import type { Validators } from '../net/document.ts';
+import type { RepositorySource } from '../net/source.ts';
 import { readManifestCache, writeManifestCache } from '../store/manifest-cache.ts';
 import type { AgentState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
@@ -34,7 +34,7 @@ function trustedKeysPath(ctx: AgentContext): string {
 
 export async function fetchTrustedManifest(
   ctx: AgentContext,
-  http: HttpClient,
+  source: RepositorySource,
   state: AgentState,
 ): Promise<FetchedManifest> {
   const trustedKeys = await loadTrustedKeys(trustedKeysPath(ctx));
@@ -50,7 +50,7 @@ export async function fetchTrustedManifest(
     const url = new URL('manifest.json', baseUrl).href;
     const cached = cache?.url === url ? cache : null;
     try {
-      const doc = await fetchDocument(http, url, MANIFEST_MAX_BYTES, cached?.validators);
+      const doc = await source.fetchDocument(url, MANIFEST_MAX_BYTES, cached?.validators);
       const bytes =
         doc.status === 304 && cached
           ? cached.bytes

@@ -2,12 +2,11 @@
  * `check`: fetch and verify the manifest and say what `update` would do. The only change on
  * disk is the accepted manifest record (so a later rollback of the serial is caught).
  */
-import { createHttpClient } from '../net/http.ts';
 import { readState, writeState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
 import { fetchTrustedManifest, rememberManifest } from './manifest-source.ts';
-import { plan } from './plan.ts';
-import { currentVersion, quarantinedVersions, recordAccepted } from './state-ops.ts';
+import { plan } from '../plan/plan.ts';
+import { currentVersion, quarantinedVersions, recordAccepted } from '../plan/state-ops.ts';
 
 export interface CheckReport {
   manifest: { serial: number; expires: string; url: string };
@@ -25,12 +24,12 @@ export interface CheckReport {
 
 export async function runCheck(ctx: AgentContext): Promise<CheckReport> {
   const state = await readState(ctx.paths.stateFile);
-  const http = createHttpClient(ctx.config.network);
+  const source = await ctx.ports.openSource(ctx.config.network);
   let manifest;
   try {
-    manifest = await fetchTrustedManifest(ctx, http, state);
+    manifest = await fetchTrustedManifest(ctx, source, state);
   } finally {
-    await http.close();
+    await source.close();
   }
   const items = plan({
     names: Object.keys(ctx.config.extensions),

@@ -1,0 +1,123 @@
+/**
+ * The real systemd edge (execa). Exit codes of systemd-sysext are not proof of a merge
+ * (PRODUCT.md promise 4); `./proof.ts` combines the answers given here into one.
+ */
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AgentError } from '../errors.ts';
+import type { ExtensionKind } from '../manifest/schema.ts';
+import { execaLazy } from '../util/exec.ts';
+import { toolFor, type MergeTarget, type SystemdPort } from './port.ts';
+
+function rootArgs(root: string | undefined): string[] {
+  return root ? [`--root=${root}`] : [];
+}
+
+async function hasTool(kind: ExtensionKind): Promise<boolean> {
+  const dirs = (process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean);
+  const cmd = toolFor(kind);
+  return Promise.any(dirs.map((d) => access(join(d, cmd), constants.X_OK))).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function refresh(target: MergeTarget): Promise<void> {
+  const cmd = toolFor(target.kind);
+  const execa = await execaLazy();
+  const result = await execa(cmd, ['refresh', ...rootArgs(target.root)], {
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+  });
+  if (result.failed) {
+    const output = String(result.all ?? result.message).trim();
+    throw new AgentError(
+      'MERGE_FAILED',
+      `${cmd} refresh failed (exit ${result.exitCode ?? 'signal'}): ${output.slice(-500)}`,
+    );
+  }
+}
+
+/** `status --json=short` lists one row per hierarchy; `extensions` is "none" when empty. */
+function parseStatus(cmd: string, stdout: string): Map<string, string[]> {
+  let rows: unknown;
+  try {
+    rows = JSON.parse(stdout);
+  } catch (err) {
+    throw new AgentError('MERGE_FAILED', `${cmd} status printed no JSON: ${stdout.slice(0, 200)}`, {
+      cause: err,
+    });
+  }
+  if (!Array.isArray(rows))
+    throw new AgentError('MERGE_FAILED', `${cmd} status printed an unexpected document`);
+  const map = new Map<string, string[]>();
+  for (const row of rows as { hierarchy?: unknown; extensions?: unknown }[]) {
+    if (typeof row?.hierarchy !== 'string') continue;
+    const names = Array.isArray(row.extensions) ? row.extensions.map(String) : [];
+    map.set(row.hierarchy, names);
+  }
+  return map;
+}
+
+async function merged(target: MergeTarget): Promise<Map<string, string[]>> {
+  const cmd = toolFor(target.kind);
+  const execa = await execaLazy();
+  const result = await execa(cmd, ['status', '--json=short', ...rootArgs(target.root)], {
+    reject: false,
+    stdin: 'ignore',
+  });
+  if (result.failed)
+    throw new AgentError(
+      'MERGE_FAILED',
+      `${cmd} status failed (exit ${result.exitCode ?? 'signal'}): ${String(result.stderr).trim()}`,
+    );
+  return parseStatus(cmd, String(result.stdout));
+}
+
+async function releaseVisible(target: MergeTarget, name: string): Promise<boolean> {
+  const root = target.root ?? '/';
+  const dir = target.kind === 'sysext' ? 'usr/lib/extension-release.d' : 'etc/extension-release.d';
+  return stat(join(root, dir, `extension-release.${name}`)).then(
+    () => true,
+    () => false,
+  );
+}
+
+interface LoopDevice {
+  'back-ino'?: number | string | null;
+  'back-maj:min'?: string | null;
+}
+
+/** st_dev as the kernel's MAJOR:MINOR (glibc's gnu_dev_major/gnu_dev_minor encoding). */
+function majMin(dev: number): string {
+  return `${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}`;
+}
+
+async function loopBackedBy(image: string): Promise<boolean> {
+  const info = await stat(image);
+  const execa = await execaLazy();
+  const result = await execa('losetup', ['--json', '--list', '-O', 'NAME,BACK-INO,BACK-MAJ:MIN'], {
+    reject: false,
+    stdin: 'ignore',
+  });
+  // No loop devices at all: losetup prints nothing.
+  if (!result.failed && !String(result.stdout).trim()) return false;
+  if (result.failed)
+    throw new AgentError('MERGE_FAILED', `losetup failed: ${String(result.stderr).trim()}`);
+  let devices: LoopDevice[];
+  try {
+    devices = (JSON.parse(String(result.stdout)) as { loopdevices: LoopDevice[] }).loopdevices;
+  } catch (err) {
+    throw new AgentError('MERGE_FAILED', 'losetup printed no JSON', { cause: err });
+  }
+  const dev = majMin(info.dev);
+  return devices.some(
+    (d) => Number(d['back-ino']) === info.ino && String(d['back-maj:min'] ?? '').trim() === dev,
+  );
+}
+
+export function systemdTools(): SystemdPort {
+  return { hasTool, refresh, merged, releaseVisible, loopBackedBy };
+}

@@ -1,0 +1,202 @@
+/**
+ * Interprets the transaction description (`./steps.ts`): journal each step before doing it,
+ * run the forward steps, and on any failure (a problem reported, an exception, a step that
+ * cannot start) go back. The transaction is total: after `begin` nothing escapes as an
+ * exception except a failure to record success, so its outcome is always true to the exit
+ * code (PRODUCT.md section 5): ok; failed and back at `from`, proven (3); or the way back itself
+ * failed, with the journal left for `recover` (4).
+ */
+import { AgentError } from '../errors.ts';
+import { applyFailure, applyInterrupted, applySuccess } from '../plan/effects.ts';
+import { deleteExtensionFiles, listStored } from '../store/images.ts';
+import { writeState, type AgentState } from '../store/state.ts';
+import { requireTools } from '../systemd/proof.ts';
+import { hasSidecars, perform, scopeOf, type Problems } from './actions.ts';
+import type { TxEnv } from './env.ts';
+import { endJournal, journalStep, type Command, type Journal, type Move } from './journal.ts';
+import { backSteps, forwardSteps, type Finish, type Step } from './steps.ts';
+
+export interface TxOutcome {
+  ok: boolean;
+  failures: Record<string, string>;
+  /** Why the forward steps failed: MERGE_FAILED or HEALTH_FAILED. */
+  code?: NonNullable<Journal['failureCode']>;
+  /** Why the way back failed; the journal is left for `recover`. */
+  rollbackFailed?: string;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function record(env: TxEnv, journal: Journal, step: string): Promise<void> {
+  await journalStep(env.paths, journal, step);
+  await env.onStep?.(step);
+}
+
+async function forward(env: TxEnv, journal: Journal): Promise<void> {
+  const begin: Step = { id: 'begin', action: { op: 'refresh' } };
+  for (const step of [begin, ...forwardSteps(journal)]) {
+    let problems: Problems;
+    try {
+      if (step === begin) {
+        // `begin` is already on disk; only the test hook runs here.
+        await env.onStep?.('begin');
+        continue;
+      }
+      await record(env, journal, step.id);
+      problems = await perform(env, journal, step.action);
+      if (step.action.op === 'switch')
+        env.log.info({ name: step.action.name, step: step.id }, 'activation switched');
+    } catch (err) {
+      const what = messageOf(err);
+      problems = Object.fromEntries(
+        scopeOf(journal, step.action).map((n) => [n, `${n}: ${step.id} failed: ${what}`]),
+      );
+    }
+    if (Object.keys(problems).length > 0) {
+      journal.failures = problems;
+      journal.failureCode = step.action.op === 'health' ? 'HEALTH_FAILED' : 'MERGE_FAILED';
+      return;
+    }
+  }
+}
+
+/** Runs undo or replay steps to the end, whatever fails; returns what failed. */
+export async function runAll(env: TxEnv, journal: Journal, steps: Step[]): Promise<string[]> {
+  const failed: string[] = [];
+  for (const step of steps) {
+    let problems: string[];
+    try {
+      await record(env, journal, step.id);
+      problems = Object.values(await perform(env, journal, step.action));
+    } catch (err) {
+      problems = [`${step.id}: ${messageOf(err)}`];
+    }
+    if (problems.length > 0) env.log.error({ step: step.id, problems }, 'step failed');
+    else env.log.info({ step: step.id }, 'step done');
+    failed.push(...problems);
+  }
+  return failed;
+}
+
+async function storedVersions(env: TxEnv, moves: readonly Move[]): Promise<Map<string, string[]>> {
+  const map = new Map<string, string[]>();
+  for (const m of moves) map.set(m.name, await listStored(env.paths, m.name));
+  return map;
+}
+
+/**
+ * What the finished transaction means for state.json (`../plan/effects.ts`), then written.
+ * `interruptedAt`: the step a crash cut the run off at (recovery has journaled its own since).
+ */
+async function recordIn(
+  env: TxEnv,
+  state: AgentState,
+  journal: Journal,
+  finish: Finish,
+  interruptedAt = journal.step,
+) {
+  const stored = await storedVersions(env, journal.moves);
+  if (finish === 'success')
+    applySuccess(state, journal.command, journal.moves, stored, env.now(), !env.refresh);
+  else if (finish === 'failure')
+    applyFailure(state, journal.command, journal.moves, journal.failures, stored, env.now());
+  else applyInterrupted(state, { ...journal, step: interruptedAt }, env.now());
+  await writeState(env.paths.stateFile, state);
+  if (finish === 'success' && journal.command === 'remove')
+    await deleteExtensionFiles(
+      env.paths,
+      journal.moves.map((m) => m.name),
+    );
+}
+
+/** Finishes a proven transaction: state first, then the journal goes. */
+export async function commit(env: TxEnv, state: AgentState, journal: Journal): Promise<void> {
+  try {
+    journal.phase = 'commit';
+    await record(env, journal, 'commit');
+    await recordIn(env, state, journal, 'success');
+    await endJournal(env.paths);
+  } catch (err) {
+    throw new AgentError(
+      'COMMIT_FAILED',
+      `the new versions are merged and proven, but recording them failed: ${messageOf(err)}; run "sysext-agent recover"`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Records how a failed or interrupted transaction ended. The journal ends only when the way
+ * back succeeded; otherwise it stays, so that `recover` (run first by every command) finishes
+ * going back once systemd works again. Returns why the way back failed, if it did.
+ */
+export async function finishBack(
+  env: TxEnv,
+  state: AgentState,
+  journal: Journal,
+  finish: Exclude<Finish, 'success'>,
+  failed: string[],
+  interruptedAt = journal.step,
+): Promise<string | undefined> {
+  try {
+    await record(env, journal, 'record-failure');
+    await recordIn(env, state, journal, finish, interruptedAt);
+    if (failed.length === 0) await endJournal(env.paths);
+  } catch (err) {
+    failed.push(`recording the failure: ${messageOf(err)}`);
+  }
+  return failed.length > 0 ? failed.join('; ') : undefined;
+}
+
+async function open(env: TxEnv, command: Command, moves: readonly Move[]): Promise<Journal> {
+  return {
+    schema: 1,
+    command,
+    phase: 'forward',
+    step: 'begin',
+    moves: await Promise.all(
+      moves.map(async (m) => ({
+        ...m,
+        fromSidecars: m.from !== null && (await hasSidecars(env, m)),
+      })),
+    ),
+    failures: {},
+    sidecars: env.sidecars,
+    refresh: env.refresh,
+    root: env.rootOption ?? null,
+    startedAt: env.now().toISOString(),
+  };
+}
+
+export async function runTransaction(
+  env: TxEnv,
+  state: AgentState,
+  command: Command,
+  moves: readonly Move[],
+): Promise<TxOutcome> {
+  const journal = await open(env, command, moves);
+  if (env.refresh)
+    await requireTools(
+      env.systemd,
+      moves.map((m) => m.kind),
+    );
+  // Until `begin` is on disk nothing has changed: a failure here is exit 1, host untouched.
+  await journalStep(env.paths, journal, 'begin');
+  await forward(env, journal);
+  if (Object.keys(journal.failures).length === 0) {
+    await commit(env, state, journal);
+    return { ok: true, failures: {} };
+  }
+  env.log.error({ failures: journal.failures }, 'transaction failed, switching back');
+  journal.phase = 'back';
+  const failed = await runAll(env, journal, backSteps(journal));
+  const rollbackFailed = await finishBack(env, state, journal, 'failure', failed);
+  return {
+    ok: false,
+    failures: journal.failures,
+    ...(journal.failureCode ? { code: journal.failureCode } : {}),
+    ...(rollbackFailed ? { rollbackFailed } : {}),
+  };
+}
