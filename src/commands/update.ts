@@ -16,11 +16,11 @@ import { plan, type PlanItem } from '../plan/plan.ts';
 import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
 import { stageVersion, type Staged } from './stage.ts';
 import { runTransaction, type TxOutcome } from '../transaction/run.ts';
+import { pruneStore } from './prune.ts';
 import {
   currentVersion,
   quarantinedVersions,
   recordAccepted,
-  pruneStore,
 } from '../plan/state-ops.ts';
 
 export interface UpdateOptions {

@@ -10,6 +10,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { outputSink, type OutputSink } from './output.ts';
 
 export interface HealthRequest {
   name: string; // extension name
@@ -36,19 +37,6 @@ const AGENT_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 type Exit = { code: number | null; signal: NodeJS.Signals | null };
 type Guard = { pid: number | undefined; remove(): void };
 
-/** Last TAIL_BYTES of the combined output: memory stays flat however much the check prints. */
-class Tail {
-  #buf = Buffer.alloc(0);
-  push(chunk: Buffer): void {
-    const joined = chunk.length >= TAIL_BYTES ? chunk : Buffer.concat([this.#buf, chunk]);
-    // A copy, so the kept bytes do not pin a whole 64 KiB read buffer.
-    this.#buf = Buffer.from(joined.subarray(Math.max(0, joined.length - TAIL_BYTES)));
-  }
-  text(): string {
-    return this.#buf.toString('utf8').trim().slice(-DETAIL_CHARS);
-  }
-}
-
 export function createHealthRunner(): HealthRunner {
   return { run: runCheck };
 }
@@ -58,12 +46,14 @@ async function runCheck(req: HealthRequest): Promise<HealthResult> {
   // Listening before the spawn: a SIGTERM that found no listener would kill the agent at once
   // (default action) and orphan a check that is already running.
   const guard = guardAgentSignals();
+  const output = await outputSink(TAIL_BYTES);
   try {
-    const child = await start(req, guard);
+    const child = await start(req, guard, output);
     if (child instanceof Error)
       return { ok: false, detail: `${label} could not be started: ${child.message}` };
-    return await supervise(req, label, child);
+    return await supervise(req, label, child, output);
   } finally {
+    output.close();
     guard.remove();
   }
 }
@@ -72,11 +62,9 @@ async function supervise(
   req: HealthRequest,
   label: string,
   child: ChildProcess,
+  output: OutputSink,
 ): Promise<HealthResult> {
   const pid = child.pid as number; // set once 'spawn' fired
-  const tail = new Tail();
-  child.stdout?.on('data', (chunk: Buffer) => tail.push(chunk));
-  child.stderr?.on('data', (chunk: Buffer) => tail.push(chunk));
   const exited = exitOf(child);
   // Not events.once: its rejection on a late 'error' could go unhandled after the grace.
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
@@ -95,17 +83,22 @@ async function supervise(
     child.stdout?.destroy();
     child.stderr?.destroy();
   }
-  return verdict(label, req.timeoutSec, exit, tail.text());
+  const out = (await output.text(EOF_GRACE_MS)).trim().slice(-DETAIL_CHARS);
+  return verdict(label, req.timeoutSec, exit, out);
 }
 
 /** Spawns in a new process group; start failures (ENOENT, EACCES) come back as the Error. */
-async function start(req: HealthRequest, guard: Guard): Promise<ChildProcess | Error> {
+async function start(
+  req: HealthRequest,
+  guard: Guard,
+  output: OutputSink,
+): Promise<ChildProcess | Error> {
   const [file, ...args] = req.argv;
   if (file === undefined) return new Error('empty command line');
   try {
     const child = spawn(file, args, {
       detached: true, // own process group (setsid), so the whole check can be killed at once
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', output.stdio, output.stdio],
       env: {
         ...process.env,
         SYSEXT_AGENT_EXTENSION: req.name,
@@ -114,6 +107,7 @@ async function start(req: HealthRequest, guard: Guard): Promise<ChildProcess | E
       },
     });
     guard.pid = child.pid; // synchronously: no signal listener can run before this
+    output.attach(child);
     await once(child, 'spawn'); // rejects with the 'error' event if exec failed
     child.on('error', () => {}); // later errors (none expected) must not crash the agent
     return child;

@@ -1,9 +1,6 @@
 /** Small, named changes to the in-memory state; the transaction writes it once at the end. */
 import type { ExtensionKind, ManifestPayload } from '../manifest/schema.ts';
-import { deleteStored, listStored } from '../store/images.ts';
 import type { AgentState, ExtensionState } from '../store/state.ts';
-import type { AgentContext } from '../commands/context.ts';
-import { versionsBeyondKeep } from './retention.ts';
 
 export function currentVersion(state: AgentState, name: string): string | null {
   return state.extensions[name]?.current ?? null;
@@ -58,24 +55,4 @@ export function setResult(
   message?: string,
 ): void {
   ext.lastResult = { at: now.toISOString(), action, ok, ...(message ? { message } : {}) };
-}
-
-/** Automatic retention after a successful transaction: keep `keep` versions, never current/previous. */
-export async function pruneStore(
-  ctx: AgentContext,
-  state: AgentState,
-  name: string,
-): Promise<void> {
-  const ext = state.extensions[name];
-  if (!ext) return;
-  const doomed = versionsBeyondKeep(
-    await listStored(ctx.paths, name),
-    ext.current,
-    ext.previous,
-    ctx.config.keep,
-  );
-  for (const version of doomed) {
-    await deleteStored(ctx.paths, name, version);
-    ctx.log.info({ name, version }, 'removed from the store (beyond keep)');
-  }
 }

@@ -1,0 +1,25 @@
+/** Automatic retention after a successful update: the store keeps `keep` versions per extension. */
+import { versionsBeyondKeep } from '../plan/retention.ts';
+import { deleteStored, listStored } from '../store/images.ts';
+import type { AgentState } from '../store/state.ts';
+import type { AgentContext } from './context.ts';
+
+/** Keeps `keep` versions of `name`, never current or previous. */
+export async function pruneStore(
+  ctx: AgentContext,
+  state: AgentState,
+  name: string,
+): Promise<void> {
+  const ext = state.extensions[name];
+  if (!ext) return;
+  const doomed = versionsBeyondKeep(
+    await listStored(ctx.paths, name),
+    ext.current,
+    ext.previous,
+    ctx.config.keep,
+  );
+  for (const version of doomed) {
+    await deleteStored(ctx.paths, name, version);
+    ctx.log.info({ name, version }, 'removed from the store (beyond keep)');
+  }
+}

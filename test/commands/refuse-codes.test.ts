@@ -1,0 +1,111 @@
+/**
+ * Error codes no other test reaches, each through the CLI with the documented exit code and
+ * the host left as it was: a manifest whose verity root hash does not match the image
+ * (VERITY_MISMATCH), an extension named on the command line that the manifest lacks
+ * (NOT_IN_MANIFEST), rollback without a previous version (NO_PREVIOUS), remove of something
+ * not installed (NOT_INSTALLED), a journal the agent did not write (STATE_CORRUPT).
+ * `--root` without refresh, committed fixture images: no root, no tools.
+ */
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startServer } from '../../src/serve/server.ts';
+import { PROJECT, runCli } from '../helpers/cli.ts';
+import { makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
+
+interface Payload {
+  serial: number;
+  extensions: Record<string, { versions: Record<string, { verity: { rootHash: string } }> }>;
+}
+
+async function publishFixture(sb: Sandbox, version: string): Promise<void> {
+  const image = join(sb.images, `hello_${version}.raw`);
+  await copyFile(join(PROJECT, `fixtures/images/hello_${version}.raw`), image);
+  const pub = await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image]);
+  expect(pub.exitCode, pub.stderr).toBe(0);
+}
+
+describe('error codes through the CLI', () => {
+  let sb: Sandbox;
+  let root: string;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let good: Buffer;
+  const manifest = () => join(sb.repo, 'manifest.json');
+  const agent = (...args: string[]) =>
+    runCli(['--root', root, '--json', '--log-level', 'silent', ...args]);
+
+  async function expectCode(args: string[], code: string, exit: number): Promise<void> {
+    const before = await snapshot(root);
+    const r = await agent(...args);
+    expect(r.exitCode, r.stderr).toBe(exit);
+    expect(JSON.parse(r.stdout).error.code).toBe(code);
+    expect(await snapshot(root)).toEqual(before);
+  }
+
+  /** Re-signs the manifest with `edit` applied to its payload and the next serial. */
+  async function resign(edit: (payload: Payload) => void): Promise<void> {
+    const envelope = JSON.parse(good.toString()) as { payload: string };
+    const payload = JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as Payload;
+    edit(payload);
+    payload.serial += 1;
+    const file = join(sb.dir, 'payload.json');
+    await writeFile(file, JSON.stringify(payload));
+    const r = await runCli(['sign', '--key', sb.key, '--output', manifest(), file]);
+    expect(r.exitCode, r.stderr).toBe(0);
+  }
+
+  beforeAll(async () => {
+    sb = await makeSandbox();
+    root = join(sb.dir, 'root');
+    await mkdir(join(root, 'etc/sysext-agent'), { recursive: true });
+    server = await startServer({ root: sb.repo, host: '127.0.0.1', port: 0 });
+    await writeFile(
+      join(root, 'etc/sysext-agent/config.json'),
+      JSON.stringify({
+        repositories: [server.url],
+        trustedKeys: sb.keysDir,
+        extensions: { hello: {}, other: {} },
+      }),
+    );
+    // 1.0 installed (staged: --root without refresh), 2.0 published.
+    await publishFixture(sb, '1.0');
+    const r = await agent('update');
+    expect(r.exitCode, r.stderr).toBe(0);
+    await publishFixture(sb, '2.0');
+    good = await readFile(manifest());
+  });
+  afterAll(async () => {
+    await server?.close();
+    await sb?.cleanup();
+  });
+  beforeEach(async () => {
+    await writeFile(manifest(), good);
+  });
+
+  it('a verity root hash that does not match the image: VERITY_MISMATCH, exit 1', async () => {
+    await resign((p) => {
+      const v2 = p.extensions.hello?.versions['2.0'];
+      if (v2) v2.verity.rootHash = 'ab'.repeat(32);
+    });
+    await expectCode(['update'], 'VERITY_MISMATCH', 1);
+  });
+
+  it('an extension named on the command line that the manifest lacks: NOT_IN_MANIFEST', async () => {
+    await expectCode(['update', 'other'], 'NOT_IN_MANIFEST', 1);
+  });
+
+  it('rollback with no previous version: NO_PREVIOUS; remove of nothing: NOT_INSTALLED', async () => {
+    await expectCode(['rollback'], 'NO_PREVIOUS', 1);
+    await expectCode(['rollback', 'hello'], 'NO_PREVIOUS', 1);
+    await expectCode(['remove', 'other'], 'NOT_INSTALLED', 1);
+  });
+
+  it('a journal the agent did not write: STATE_CORRUPT, exit 1, left for the operator', async () => {
+    const journal = join(root, 'var/lib/sysext-agent/journal.json');
+    await mkdir(join(root, 'var/lib/sysext-agent'), { recursive: true });
+    await writeFile(journal, 'not json');
+    await expectCode(['update'], 'STATE_CORRUPT', 1);
+    await expectCode(['recover'], 'STATE_CORRUPT', 1);
+    expect(await readFile(journal, 'utf8')).toBe('not json');
+  });
+});

@@ -1,0 +1,154 @@
+/**
+ * The CLI is true to its exit code when systemd misbehaves after the switch (issue: a status
+ * failure used to escape the transaction as MERGE_FAILED with 2.0 still linked). A fake
+ * `systemd-sysext` and `losetup` first on PATH, `--root T --refresh`: no root needed.
+ *   status fails once right after the switch  -> exit 3, back on 1.0, no journal, 2.0 quarantined
+ *   status always fails                       -> exit 4, journal kept; recover completes it later
+ */
+import { copyFile, chmod, mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer } from '../../src/serve/server.ts';
+import { PROJECT, runCli } from '../helpers/cli.ts';
+import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
+
+const FAKE_SYSEXT = `#!/bin/sh
+# A systemd-sysext that "merges" whatever the activation links point at. Faults by flag files.
+root=/
+for a in "$@"; do case "$a" in --root=*) root="\${a#--root=}";; esac; done
+case "$1" in
+  refresh) exit 0 ;;
+  status)
+    if [ -e "$FAKE_DIR/status-fail-always" ]; then echo "status: Connection refused" >&2; exit 1; fi
+    if [ -e "$FAKE_DIR/status-fail-once" ]; then
+      rm -f "$FAKE_DIR/status-fail-once"; echo "status: Connection refused" >&2; exit 1
+    fi
+    names=""
+    for l in "$root"/var/lib/extensions/*.raw; do
+      [ -L "$l" ] || continue
+      n=$(basename "$l" .raw); names="\${names:+$names,}\\"$n\\""
+    done
+    echo "[{\\"hierarchy\\":\\"/usr\\",\\"extensions\\":[$names]}]" ;;
+  *) echo "fake systemd-sysext: unsupported $1" >&2; exit 1 ;;
+esac
+`;
+
+const FAKE_LOSETUP = `#!/bin/sh
+# One loop device, backed by the image the hello link points at.
+f=$(readlink -f "$FAKE_ROOT/var/lib/extensions/hello.raw") || exit 0
+[ -e "$f" ] || exit 0
+ino=$(stat -L -c %i "$f"); dev=$(stat -L -c %d "$f")
+maj=$(( (dev >> 8) & 0xfff )); min=$(( (dev & 0xff) | ((dev >> 12) & 0xfff00) ))
+printf '{"loopdevices":[{"name":"/dev/loop9","back-ino":%s,"back-maj:min":"%s:%s"}]}\\n' "$ino" "$maj" "$min"
+`;
+
+describe('update with a systemd that fails after the switch (CLI, fake tools)', () => {
+  let sb: Sandbox;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  const root = () => join(sb.dir, 'root');
+  const fakeDir = () => join(sb.dir, 'fake');
+  const env = () => ({
+    PATH: `${fakeDir()}:${process.env.PATH ?? ''}`,
+    FAKE_DIR: fakeDir(),
+    FAKE_ROOT: root(),
+  });
+  const agent = (...args: string[]) =>
+    runCli(['--root', root(), '--refresh', '--json', '--log-level', 'silent', ...args], env());
+  const link = async () => readlink(join(root(), 'var/lib/extensions/hello.raw'));
+  const journal = () => join(root(), 'var/lib/sysext-agent/journal.json');
+  const state = async () =>
+    JSON.parse(await readFile(join(root(), 'var/lib/sysext-agent/state.json'), 'utf8')) as {
+      extensions: Record<
+        string,
+        { current: string; quarantined: { version: string; reason: string }[] }
+      >;
+    };
+
+  async function publish(version: string): Promise<void> {
+    const image = join(sb.images, `hello_${version}.raw`);
+    await copyFile(join(PROJECT, `fixtures/images/hello_${version}.raw`), image);
+    expect((await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image])).exitCode).toBe(0);
+  }
+
+  /** A fresh root with 1.0 installed (and proven through the fakes); 2.0 then published. */
+  async function installed(): Promise<void> {
+    await rm(root(), { recursive: true, force: true });
+    await rm(sb.repo, { recursive: true, force: true });
+    await mkdir(sb.repo);
+    const etc = join(root(), 'etc/sysext-agent');
+    await mkdir(etc, { recursive: true });
+    await writeFile(
+      join(etc, 'config.json'),
+      JSON.stringify({
+        repositories: [server.url],
+        trustedKeys: sb.keysDir,
+        extensions: { hello: {} },
+      }),
+    );
+    // What the fake merge shows in the merged tree.
+    await mkdir(join(root(), 'usr/lib/extension-release.d'), { recursive: true });
+    await writeFile(
+      join(root(), 'usr/lib/extension-release.d/extension-release.hello'),
+      'ID=_any\n',
+    );
+    await publish('1.0');
+    const first = await agent('update');
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(await link()).toContain('hello_1.0.raw');
+    await publish('2.0');
+  }
+
+  beforeAll(async () => {
+    sb = await makeSandbox();
+    server = await startServer({ root: sb.repo, host: '127.0.0.1', port: 0 });
+    await mkdir(fakeDir());
+    for (const [name, text] of [
+      ['systemd-sysext', FAKE_SYSEXT],
+      ['losetup', FAKE_LOSETUP],
+    ] as const) {
+      await writeFile(join(fakeDir(), name), text);
+      await chmod(join(fakeDir(), name), 0o755);
+    }
+  });
+  afterAll(async () => {
+    await server?.close();
+    await sb?.cleanup();
+  });
+
+  it('status fails once after the switch: exit 3, back on 1.0, no journal, 2.0 quarantined', async () => {
+    await installed();
+    await writeFile(join(fakeDir(), 'status-fail-once'), '');
+    const r = await agent('update');
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(JSON.parse(r.stdout).extensions.hello).toMatchObject({ result: 'failed', to: '2.0' });
+    expect(await link()).toContain('hello_1.0.raw');
+    expect(existsSync(journal())).toBe(false);
+    const hello = (await state()).extensions.hello;
+    expect(hello?.current).toBe('1.0');
+    expect(hello?.quarantined.map((q) => q.version)).toEqual(['2.0']);
+    expect(hello?.quarantined[0]?.reason).toContain('Connection refused');
+  });
+
+  it('status always fails: exit 4 and a journal that a later recover completes', async () => {
+    await installed();
+    await writeFile(join(fakeDir(), 'status-fail-always'), '');
+    const r = await agent('update');
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(await link()).toContain('hello_1.0.raw');
+    expect(JSON.parse(await readFile(journal(), 'utf8'))).toMatchObject({ phase: 'back' });
+    // Still broken: recover says so (exit 4) and keeps the journal.
+    const again = await agent('recover');
+    expect(again.exitCode).toBe(4);
+    expect(JSON.parse(again.stdout).error.code).toBe('ROLLBACK_FAILED');
+    expect(existsSync(journal())).toBe(true);
+    // systemd works again: recover completes the way back.
+    await rm(join(fakeDir(), 'status-fail-always'));
+    const rec = await agent('recover');
+    expect(rec.exitCode, rec.stderr).toBe(0);
+    expect(JSON.parse(rec.stdout)).toMatchObject({ recovered: true, outcome: 'rolled-back' });
+    expect(existsSync(journal())).toBe(false);
+    expect(await link()).toContain('hello_1.0.raw');
+    expect((await state()).extensions.hello?.quarantined.map((q) => q.version)).toEqual(['2.0']);
+  });
+});
