@@ -8,14 +8,19 @@ import { systemdTools } from '../systemd/tools.ts';
 import type { Ports } from './context.ts';
 
 /**
- * SYSEXT_AGENT_TEST_CRASH_AFTER_BEGIN_MS=N (crash tests only): SIGKILL this process N ms after
- * the transaction's `begin` is journaled, so that random kills land inside the transaction.
+ * Crash tests only: SYSEXT_AGENT_TEST_CRASH_AT=STEP SIGKILLs this process right after the
+ * journal records STEP (a stop at every step, not only at random moments);
+ * SYSEXT_AGENT_TEST_CRASH_AFTER_BEGIN_MS=N SIGKILLs it N ms after `begin` is journaled, so that
+ * random kills land inside the transaction.
  */
 function crashHook(): ((step: string) => void) | undefined {
+  const at = process.env.SYSEXT_AGENT_TEST_CRASH_AT;
   const ms = Number(process.env.SYSEXT_AGENT_TEST_CRASH_AFTER_BEGIN_MS ?? NaN);
-  if (!Number.isFinite(ms)) return undefined;
+  if (at === undefined && !Number.isFinite(ms)) return undefined;
+  const kill = () => process.kill(process.pid, 'SIGKILL');
   return (step) => {
-    if (step === 'begin') setTimeout(() => process.kill(process.pid, 'SIGKILL'), ms);
+    if (step === at) kill();
+    if (step === 'begin' && Number.isFinite(ms)) setTimeout(kill, ms);
   };
 }
 

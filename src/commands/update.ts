@@ -17,11 +17,7 @@ import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
 import { stageVersion, type Staged } from './stage.ts';
 import { runTransaction, type TxOutcome } from '../transaction/run.ts';
 import { pruneStore } from './prune.ts';
-import {
-  currentVersion,
-  quarantinedVersions,
-  recordAccepted,
-} from '../plan/state-ops.ts';
+import { currentVersion, quarantinedVersions, recordAccepted } from '../plan/state-ops.ts';
 
 export interface UpdateOptions {
   names: readonly string[];

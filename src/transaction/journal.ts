@@ -75,15 +75,10 @@ export async function readJournal(paths: HostPaths): Promise<Journal | null> {
   return parsed.data;
 }
 
-/**
- * Records `step` (and the journal's current phase and failures) before the step is done.
- * SYSEXT_AGENT_TEST_CRASH_AT=STEP makes the process kill itself right after recording that
- * step: the crash tests use it to stop at every journal step, not only at random moments.
- */
+/** Records `step` (and the journal's current phase and failures) before the step is done. */
 export async function journalStep(paths: HostPaths, journal: Journal, step: string): Promise<void> {
   journal.step = step;
   await writeFileAtomic(journalPath(paths), JSON.stringify(journal, null, 2) + '\n');
-  if (process.env.SYSEXT_AGENT_TEST_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
 }
 
 export async function endJournal(paths: HostPaths): Promise<void> {
