@@ -341,6 +341,46 @@ describe('rollback and remove through the same description', () => {
 });
 
 describe('recover', () => {
+  /** Runs `moves` until the journal records `step`, then stops there like a killed process. */
+  async function crashAt(
+    step: string,
+    state: AgentState,
+    command: 'update' | 'remove',
+    moves: Move[],
+  ) {
+    let reached!: () => void;
+    const stopped = new Promise<void>((r) => (reached = r));
+    const env = host.env({
+      onStep: (s) => (s === step ? (reached(), never) : undefined),
+    });
+    void runTransaction(env, state, command, moves);
+    await stopped;
+  }
+
+  it('completing a proven run whose refresh fails: ROLLBACK_FAILED, then completed', async () => {
+    await crashAt('commit', await installed(), 'update', upgrade());
+    host.systemd.faults.refresh = () => failing('refresh: Device or resource busy');
+    await expect(recover(host.paths, host.env().log, ports())).rejects.toMatchObject({
+      code: 'ROLLBACK_FAILED',
+    });
+    expect((await readJournal(host.paths))?.phase).toBe('commit');
+    host.systemd.faults = {};
+    expect((await recover(host.paths, host.env().log, ports())).outcome).toBe('completed');
+    expect(journalLeft()).toBe(false);
+    expect((await readState(host.paths.stateFile)).extensions.hello?.current).toBe('2.0');
+  });
+
+  it('a remove cut off after it was proven is completed: store and state gone', async () => {
+    await crashAt('commit', await installed(), 'remove', [
+      { name: 'hello', kind: 'sysext', from: '1.0', to: null },
+    ]);
+    expect(existsSync(join(host.paths.imagesDir, 'hello'))).toBe(true);
+    expect((await recover(host.paths, host.env().log, ports())).outcome).toBe('completed');
+    expect(await linked()).toBeNull();
+    expect(existsSync(join(host.paths.imagesDir, 'hello'))).toBe(false);
+    expect((await readState(host.paths.stateFile)).extensions.hello).toBeUndefined();
+  });
+
   it('with no journal only checks the state', async () => {
     await installed();
     expect(await recover(host.paths, host.env().log, ports())).toEqual({
