@@ -23,6 +23,7 @@ export default tseslint.config(
     // the edges (src/net, src/store, src/systemd/tools.ts, src/health, src/commands) do the I/O.
     files: [
       'src/errors.ts',
+      'src/compat/**',
       'src/manifest/**',
       'src/version/**',
       'src/plan/**',

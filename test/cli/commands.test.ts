@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyIdOf, parsePublicKey } from '../../src/manifest/keys.ts';
 import { verifyManifest } from '../../src/manifest/trust.ts';
 import { PROJECT, runCli } from '../helpers/cli.ts';
-import { missingFor } from '../helpers/requirements.ts';
+import { missing } from '../helpers/requirements.ts';
 
 const COMMANDS = ['check', 'update', 'status', 'keygen', 'sign', 'publish', 'verity', 'serve'];
 
@@ -102,7 +102,7 @@ describe('sysext-agent CLI', () => {
     ).toBe(2);
   });
 
-  describe.skipIf(missingFor('tools'))('verity against veritysetup', () => {
+  describe.skipIf(missing('veritysetup'))('verity against veritysetup', () => {
     it.each([
       ['random salt', 'a1b2c3d4e5f60718293a4b5c6d7e8f90', 37],
       ['empty salt', '-', 1],

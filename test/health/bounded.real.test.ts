@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliCommand } from '../helpers/cli.ts';
 import { realHost, runBin, type RealHost } from '../helpers/real-host.ts';
-import { missingFor } from '../helpers/requirements.ts';
+import { missing, missingFor, toolPath } from '../helpers/requirements.ts';
 import { buildImages } from '../helpers/sandbox.ts';
 
-const skip = missingFor('merge');
+const skip = missingFor('merge') ?? missing('time');
 const MIB = 1024;
 
 function alive(pid: number): boolean {
@@ -43,7 +43,7 @@ describe.skipIf(skip)('health checks that hang, leave children or flood output',
     });
     const agent = `${cliCommand()} --config '${h.sb.configFile}' --log-level warn --json ${args}`;
     const r = await h.ns(
-      `/usr/bin/time -f %M -o '${rssFile()}' ${agent} > '${h.sb.dir}/update.json'; echo "update=$?"`,
+      `'${toolPath('time')}' -f %M -o '${rssFile()}' ${agent} > '${h.sb.dir}/update.json'; echo "update=$?"`,
       runBin('hello'),
     );
     const pids = (await readFile(pidFile(), 'utf8').catch(() => ''))

@@ -5,23 +5,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNginx } from './nginx.ts';
 import type { RunningNginx } from './nginx.ts';
+import { missing } from './requirements.ts';
 
 const data = randomBytes(50_000);
-let root: string;
-let nginx: RunningNginx;
 
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'nginx-root-'));
-  await writeFile(join(root, 'hello_1.0.raw'), data);
-  nginx = await startNginx(root);
-});
+describe.skipIf(missing('nginx'))('startNginx', () => {
+  let root: string;
+  let nginx: RunningNginx;
 
-afterAll(async () => {
-  await nginx?.stop();
-  await rm(root, { recursive: true, force: true });
-});
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'nginx-root-'));
+    await writeFile(join(root, 'hello_1.0.raw'), data);
+    nginx = await startNginx(root);
+  });
 
-describe('startNginx', () => {
+  afterAll(async () => {
+    await nginx?.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+
   it('serves on 127.0.0.1 with a url ending in /', () => {
     expect(nginx.url).toBe(`http://127.0.0.1:${nginx.port}/`);
   });

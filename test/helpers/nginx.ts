@@ -9,13 +9,12 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { access, constants, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-
-export const NGINX = '/usr/sbin/nginx';
+import { toolPath } from './requirements.ts';
 
 export interface RunningNginx {
   url: string;
@@ -85,11 +84,11 @@ async function answers(port: number): Promise<boolean> {
   }
 }
 
-async function tryStart(dir: string, root: string): Promise<RunningNginx | null> {
+async function tryStart(nginx: string, dir: string, root: string): Promise<RunningNginx | null> {
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
   await writeFile(conf, config(dir, root, port));
-  const child = spawn(NGINX, ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf], {
+  const child = spawn(nginx, ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -125,16 +124,14 @@ async function tryStart(dir: string, root: string): Promise<RunningNginx | null>
 }
 
 export async function startNginx(root: string): Promise<RunningNginx> {
-  try {
-    await access(NGINX, constants.X_OK);
-  } catch {
-    throw new Error(`nginx is missing: ${NGINX} not found (apt-get install nginx-light)`);
-  }
+  // On PATH, like every tool of the tests (test/helpers/requirements.ts); Debian puts it in
+  // /usr/sbin, which root's PATH has.
+  const nginx = toolPath('nginx');
   const absRoot = resolve(root);
   for (let attempt = 0; attempt < 5; attempt++) {
     const dir = await mkdtemp(join(tmpdir(), 'nginx-test-'));
     try {
-      const running = await tryStart(dir, absRoot);
+      const running = await tryStart(nginx, dir, absRoot);
       if (running) return running;
     } catch (err) {
       await rm(dir, { recursive: true, force: true });

@@ -17,7 +17,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AgentError } from '../../src/errors.ts';
 import { signEnvelope } from '../../src/manifest/dsse.ts';
 import { generateKeyPair } from '../../src/manifest/keys.ts';
@@ -32,7 +32,8 @@ import {
   type CutProxy,
   type FaultServer,
 } from '../helpers/fault-server.ts';
-import { NGINX, startNginx, type RunningNginx } from '../helpers/nginx.ts';
+import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
+import { missing } from '../helpers/requirements.ts';
 import { makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
 
 const MiB = 1024 * 1024;
@@ -44,14 +45,10 @@ const IMG = '/repo/big/big_1.0.raw';
 const MANIFEST = '/repo/manifest.json';
 const PARTIAL_DIR = './var/lib/sysext-agent/partial';
 
-function nginxMissing(): boolean {
-  if (existsSync(NGINX)) return false;
-  const why = `nginx is not installed (${NGINX}): skipping the nginx resume cases`;
-  if (process.env.CI === 'true') throw new Error(`CI must not skip: ${why}`);
-  console.warn(why);
-  return true;
-}
-const noNginx = nginxMissing();
+// The resume cases against nginx, and the https->http redirect case (a self-signed certificate
+// made with openssl), need those tools; under CI a missing one fails this file.
+const noNginx = missing('nginx');
+const noOpenssl = missing('openssl');
 
 interface Run extends CliResult {
   ms: number;
@@ -385,7 +382,7 @@ describe('downloads over a hostile network', () => {
       await expectInstalled(h);
     });
 
-    it('a stalled transfer fails within the idle timeout: NETWORK after `attempts` tries', async () => {
+    it('a stalled transfer is given up by the idle timeout: NETWORK after `attempts` tries', async () => {
       const h = await makeHost({
         network: { connectTimeoutSec: 1, idleTimeoutSec: 1, attempts: 2, maxTotalSec: 30 },
       });
@@ -396,10 +393,11 @@ describe('downloads over a hostile network', () => {
       server.clearFaults();
       expect(run.exitCode).toBe(1);
       expect(run.code).toBe('NETWORK');
-      expect(run.ms).toBeLessThan(8000);
       const s = server.stats(IMG);
       expect(s.requests).toBe(2);
       expect(s.headers[1]?.range).toBe(`bytes=${MiB}-`);
+      // The server never ends a stalled response: the client gave up on both connections itself.
+      await vi.waitFor(() => expect(server.stats(IMG).aborted).toBe(2));
       expect(withoutPartials(await snapshot(h.root))).toEqual(withoutPartials(before));
       // The bytes received are kept for a later resume.
       expect((await stat(h.partial)).size).toBe(2 * MiB);
@@ -413,8 +411,12 @@ describe('downloads over a hostile network', () => {
       const run = await h.update();
       server.clearFaults();
       expect(run.exitCode).toBe(0);
-      expect(run.ms).toBeGreaterThan(1800);
-      expect(server.stats(IMG).requests).toBe(1);
+      // One response, sent to its end at 8 MiB/s in bursts every 100 ms: 16 MiB take about 2 s,
+      // four times the idle timeout, and the client neither left nor asked again.
+      const s = server.stats(IMG);
+      expect(s.statuses).toEqual([200]);
+      expect(s.bodyBytes).toBe(BIG_SIZE);
+      expect(s.aborted).toBe(0);
       measured.push(`slow body (8 MiB/s, idle 0.5 s): update succeeded in ${run.ms} ms`);
       await expectInstalled(h);
     });
@@ -489,7 +491,7 @@ describe('downloads over a hostile network', () => {
       expect(withoutPartials(await snapshot(h.root))).toEqual(withoutPartials(before));
     });
 
-    it('429 with Retry-After: 1: the retry waits at least 1 s, then success', async () => {
+    it('429 with Retry-After: 1: one retry, then success', async () => {
       const h = await makeHost({ network: { attempts: 2 } });
       server.resetStats();
       server.setFault(IMG, { failTimes: { status: 429, times: 1, retryAfter: 1 } });
@@ -498,14 +500,14 @@ describe('downloads over a hostile network', () => {
       expect(run.exitCode).toBe(0);
       const s = server.stats(IMG);
       expect(s.statuses).toEqual([429, 200]);
+      // How long the retry waits is asserted in test/net/retry.test.ts (Retry-After in ms handed
+      // to the sleep); here only reported.
       const gap = (s.arrivals[1] ?? 0) - (s.arrivals[0] ?? 0);
-      expect(gap).toBeGreaterThanOrEqual(1000);
-      expect(gap).toBeLessThan(3500);
       measured.push(`429 Retry-After 1: second request ${gap} ms after the first`);
       await expectInstalled(h);
     });
 
-    it('Retry-After is not waited out when no attempt is left: fails at once', async () => {
+    it('Retry-After with no attempt left: HTTP_STATUS after one request, no retry', async () => {
       const http = createHttpClient({
         connectTimeoutSec: 2,
         idleTimeoutSec: 2,
@@ -516,12 +518,10 @@ describe('downloads over a hostile network', () => {
       await mkdir(join(sb.dir, 'direct'), { recursive: true });
       server.resetStats();
       server.setFault(IMG, { failTimes: { status: 503, times: Infinity, retryAfter: 5 } });
-      const started = Date.now();
       try {
         await expect(
           downloadVerified(http, [`${server.url}repo/big/big_1.0.raw`], big, partial),
         ).rejects.toMatchObject({ code: 'HTTP_STATUS' });
-        expect(Date.now() - started).toBeLessThan(2000);
         expect(server.stats(IMG).requests).toBe(1);
       } finally {
         server.clearFaults();
@@ -561,59 +561,62 @@ describe('downloads over a hostile network', () => {
       await expectInstalled(h);
     });
 
-    it('a redirect from https to http is refused: INSECURE_REDIRECT, nothing fetched over http', async () => {
-      const tls = join(sb.dir, 'tls');
-      await mkdir(tls);
-      const made = await execa(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-          '-keyout',
-          join(tls, 'key.pem'),
-          '-out',
-          join(tls, 'cert.pem'),
-        ],
-        { reject: false },
-      );
-      if (made.exitCode !== 0) {
-        console.warn(`skipping the https->http redirect check: openssl failed: ${made.stderr}`);
-        return;
-      }
-      const https = createHttpsServer(
-        { key: await readFile(join(tls, 'key.pem')), cert: await readFile(join(tls, 'cert.pem')) },
-        (req, res) => {
-          res.writeHead(302, { Location: `${server.url}repo${req.url ?? '/'}` });
-          res.end();
-        },
-      );
-      await new Promise<void>((ok) => https.listen(0, '127.0.0.1', ok));
-      try {
-        const { port } = https.address() as AddressInfo;
-        const h = await makeHost({ repositories: [`https://127.0.0.1:${port}/`] });
-        const before = await snapshot(h.root);
-        server.resetStats();
-        const run = await h.update({ NODE_EXTRA_CA_CERTS: join(tls, 'cert.pem') });
-        expect(run.exitCode).toBe(1);
-        expect(run.code).toBe('INSECURE_REDIRECT');
-        expect(server.totalRequests()).toBe(0);
-        expect(await snapshot(h.root)).toEqual(before);
-      } finally {
-        https.closeAllConnections();
-        await new Promise<void>((ok) => https.close(() => ok()));
-      }
-    });
+    it.skipIf(noOpenssl)(
+      'a redirect from https to http is refused: INSECURE_REDIRECT, nothing fetched over http',
+      async () => {
+        const tls = join(sb.dir, 'tls');
+        await mkdir(tls);
+        const made = await execa(
+          'openssl',
+          [
+            'req',
+            '-x509',
+            '-newkey',
+            'ec',
+            '-pkeyopt',
+            'ec_paramgen_curve:prime256v1',
+            '-nodes',
+            '-days',
+            '1',
+            '-subj',
+            '/CN=127.0.0.1',
+            '-addext',
+            'subjectAltName=IP:127.0.0.1',
+            '-keyout',
+            join(tls, 'key.pem'),
+            '-out',
+            join(tls, 'cert.pem'),
+          ],
+          { reject: false },
+        );
+        expect(made.exitCode, `openssl req failed: ${made.stderr}`).toBe(0);
+        const https = createHttpsServer(
+          {
+            key: await readFile(join(tls, 'key.pem')),
+            cert: await readFile(join(tls, 'cert.pem')),
+          },
+          (req, res) => {
+            res.writeHead(302, { Location: `${server.url}repo${req.url ?? '/'}` });
+            res.end();
+          },
+        );
+        await new Promise<void>((ok) => https.listen(0, '127.0.0.1', ok));
+        try {
+          const { port } = https.address() as AddressInfo;
+          const h = await makeHost({ repositories: [`https://127.0.0.1:${port}/`] });
+          const before = await snapshot(h.root);
+          server.resetStats();
+          const run = await h.update({ NODE_EXTRA_CA_CERTS: join(tls, 'cert.pem') });
+          expect(run.exitCode).toBe(1);
+          expect(run.code).toBe('INSECURE_REDIRECT');
+          expect(server.totalRequests()).toBe(0);
+          expect(await snapshot(h.root)).toEqual(before);
+        } finally {
+          https.closeAllConnections();
+          await new Promise<void>((ok) => https.close(() => ok()));
+        }
+      },
+    );
   });
 
   describe('cheap polling (acceptance 4)', () => {

@@ -9,10 +9,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { formatSecretKey, generateKeyPair } from '../../src/manifest/keys.ts';
 import { startServer } from '../../src/serve/server.ts';
 import { runCli } from '../helpers/cli.ts';
-import { missingFor } from '../helpers/requirements.ts';
+import { missing } from '../helpers/requirements.ts';
 import { buildImages, makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
 
-const skip = missingFor('tools');
+const skip = missing('mksquashfs');
 
 describe.skipIf(skip)('refusing bad input', () => {
   let sb: Sandbox;

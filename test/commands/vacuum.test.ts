@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/serve/server.ts';
 import { readState } from '../../src/store/state.ts';
 import { runCli } from '../helpers/cli.ts';
-import { missingFor } from '../helpers/requirements.ts';
+import { missing } from '../helpers/requirements.ts';
 import { buildImages, makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
 
-describe.skipIf(missingFor('tools'))('vacuum', () => {
+describe.skipIf(missing('mksquashfs'))('vacuum', () => {
   let sb: Sandbox;
   let server: Awaited<ReturnType<typeof startServer>>;
   let n = 0;

@@ -2,7 +2,6 @@
  * A kind this host cannot merge (systemd-confext needs systemd >= 254; this machine has 252)
  * fails before anything is downloaded or switched: exit 1, code UNSUPPORTED, host unchanged.
  */
-import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +10,7 @@ import { requireTools } from '../../src/systemd/proof.ts';
 import { systemdTools } from '../../src/systemd/tools.ts';
 import { startServer } from '../../src/serve/server.ts';
 import { cliCommand, runCli } from '../helpers/cli.ts';
-import { missingFor } from '../helpers/requirements.ts';
+import { missing, which } from '../helpers/requirements.ts';
 import {
   buildImages,
   inNamespace,
@@ -47,14 +46,21 @@ describe('requireTools', () => {
   });
 });
 
-const canMerge = process.getuid?.() === 0 && !missingFor('merge');
-const hostHasConfext = (process.env.PATH ?? '')
-  .split(':')
-  .some((d) => d !== '' && existsSync(join(d, 'systemd-confext')));
-if (hostHasConfext)
-  console.warn('skipping the missing-confext test: this host has systemd-confext');
+// The agent runs in a private mount namespace (root, unshare) on real squashfs images; it
+// refuses before anything is downloaded, so nothing is merged. A host that has systemd-confext
+// (systemd >= 254) has nothing to refuse: a property of the host, not a missing tool, so the
+// test says why and skips, in CI too. The Debian 12 CI host (systemd 252) has none: it runs.
+function confextSkip(): string | null {
+  const why = missing('root', 'unshare', 'mksquashfs');
+  if (why) return why;
+  const confext = which('systemd-confext');
+  if (confext === undefined) return null;
+  console.warn(`skipping the missing-confext test: this host has ${confext}`);
+  return `this host has ${confext}`;
+}
+const skipConfext = confextSkip();
 
-describe.skipIf(!canMerge || hostHasConfext)('a confext on a host without systemd-confext', () => {
+describe.skipIf(skipConfext)('a confext on a host without systemd-confext', () => {
   let sb: Sandbox;
   let server: Awaited<ReturnType<typeof startServer>>;
   beforeAll(async () => {

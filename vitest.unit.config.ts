@@ -1,0 +1,37 @@
+/**
+ * `npm run test:unit`: the tests that need no root, no loop devices and no external tool (no
+ * systemd, mksquashfs, veritysetup, nginx, openssl): pure code and in-process edges. Chosen by
+ * file; the oracle (`*.oracle.test.ts`) and real-host (`*.real.test.ts`) files are left to
+ * `npm test`, which runs everything. Files run in parallel here: none shares a host resource.
+ */
+import { availableParallelism } from 'node:os';
+import { configDefaults, defineConfig } from 'vitest/config';
+import shared from './vitest.config.ts';
+
+const UNIT_TESTS = [
+  'test/*.test.ts',
+  'test/compat/**/*.test.ts',
+  'test/config/**/*.test.ts',
+  'test/fixtures/**/*.test.ts',
+  'test/health/**/*.test.ts',
+  'test/manifest/**/*.test.ts',
+  'test/net/retry.test.ts',
+  'test/plan/**/*.test.ts',
+  'test/serve/**/*.test.ts',
+  'test/store/atomic.test.ts',
+  'test/transaction/**/*.test.ts',
+  'test/util/**/*.test.ts',
+  'test/verity/**/*.test.ts',
+  'test/version/**/*.test.ts',
+];
+
+export default defineConfig({
+  test: {
+    ...shared.test,
+    include: UNIT_TESTS,
+    exclude: [...configDefaults.exclude, '**/*.real.test.ts', '**/*.oracle.test.ts'],
+    fileParallelism: true,
+    // Vitest's default is one worker fewer than the CPUs: on a 2-CPU machine that is one.
+    maxWorkers: Math.max(2, availableParallelism()),
+  },
+});
