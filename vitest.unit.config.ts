@@ -19,6 +19,7 @@ const UNIT_TESTS = [
   'test/plan/**/*.test.ts',
   'test/serve/**/*.test.ts',
   'test/store/atomic.test.ts',
+  'test/systemd/tools.test.ts',
   'test/transaction/**/*.test.ts',
   'test/util/**/*.test.ts',
   'test/verity/**/*.test.ts',

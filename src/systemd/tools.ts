@@ -10,6 +10,14 @@ import type { ExtensionKind } from '../manifest/schema.ts';
 import { execaLazy } from '../util/exec.ts';
 import { toolFor, type MergeTarget, type SystemdPort } from './port.ts';
 
+/**
+ * Every call is bounded, so that a wedged mount or a hung tool cannot hold the lock forever: a
+ * refresh (unmerge, loop setup and overlay mount of every image) gets minutes, a query seconds.
+ * On timeout execa kills the tool (SIGTERM, then SIGKILL) and the call fails like any other.
+ */
+const REFRESH_TIMEOUT_MS = 300_000;
+const QUERY_TIMEOUT_MS = 60_000;
+
 function rootArgs(root: string | undefined): string[] {
   return root ? [`--root=${root}`] : [];
 }
@@ -30,13 +38,14 @@ async function refresh(target: MergeTarget): Promise<void> {
     reject: false,
     all: true,
     stdin: 'ignore',
+    timeout: REFRESH_TIMEOUT_MS,
   });
   if (result.failed) {
     const output = String(result.all ?? result.message).trim();
-    throw new AgentError(
-      'MERGE_FAILED',
-      `${cmd} refresh failed (exit ${result.exitCode ?? 'signal'}): ${output.slice(-500)}`,
-    );
+    const how = result.timedOut
+      ? `timed out after ${REFRESH_TIMEOUT_MS / 1000}s`
+      : `exit ${result.exitCode ?? result.signal ?? '?'}`;
+    throw new AgentError('MERGE_FAILED', `${cmd} refresh failed (${how}): ${output.slice(-500)}`);
   }
 }
 
@@ -67,6 +76,7 @@ async function merged(target: MergeTarget): Promise<Map<string, string[]>> {
   const result = await execa(cmd, ['status', '--json=short', ...rootArgs(target.root)], {
     reject: false,
     stdin: 'ignore',
+    timeout: QUERY_TIMEOUT_MS,
   });
   if (result.failed)
     throw new AgentError(
@@ -101,6 +111,7 @@ async function loopBackedBy(image: string): Promise<boolean> {
   const result = await execa('losetup', ['--json', '--list', '-O', 'NAME,BACK-INO,BACK-MAJ:MIN'], {
     reject: false,
     stdin: 'ignore',
+    timeout: QUERY_TIMEOUT_MS,
   });
   // No loop devices at all: losetup prints nothing.
   if (!result.failed && !String(result.stdout).trim()) return false;
