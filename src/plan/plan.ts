@@ -49,7 +49,7 @@ export function planExtension(name: string, input: PlanInput): PlanItem {
   );
   const base = { name, kind: ext.kind, current, skippedQuarantined: skipped };
   if (target === null) return { ...base, target: null, entry: null, action: 'none' };
-  const entry = ext.versions[target] ?? null;
+  const entry = ext.versions[target]?.images[0] ?? null;
   if (current === null) return { ...base, target, entry, action: 'install' };
   const order = compareVersions(target, current);
   if (order === 0) return { ...base, target, entry, action: 'none' };

@@ -14,6 +14,7 @@ import {
   type ExtensionKind,
   type ImageEntry,
   type ManifestPayload,
+  serializePayload,
 } from '../manifest/schema.ts';
 import { parsePayload } from '../manifest/trust.ts';
 import { renameDurable, tempPathFor, writeFileAtomic, fsyncFile } from '../store/atomic.ts';
@@ -114,7 +115,7 @@ async function addImage(
     );
   }
   const described = await describeImage(file);
-  const previous = ext.versions[version];
+  const previous = ext.versions[version]?.images[0];
   if (previous && previous.sha256 === described.entry.sha256)
     return { name, version, entry: previous, unchanged: true };
   if (previous) {
@@ -125,7 +126,7 @@ async function addImage(
   }
   const entry: ImageEntry = { path: `${name}/${name}_${version}.raw`, ...described.entry };
   await copyInto(opts.repo, file, entry.path);
-  ext.versions[version] = entry;
+  ext.versions[version] = { images: [entry], rolloutPercent: 100 };
   return { name, version, entry, unchanged: false };
 }
 
@@ -135,7 +136,7 @@ export async function publish(
   await mkdir(opts.repo, { recursive: true });
   const previous = await readPreviousPayload(opts.repo);
   const payload: ManifestPayload = {
-    schema: 1,
+    schema: 2,
     serial: (previous?.serial ?? 0) + 1,
     issued: opts.now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
     expires: new Date(opts.now.getTime() + opts.expiresInMs)
@@ -145,7 +146,8 @@ export async function publish(
   };
   const images: PublishedImage[] = [];
   for (const file of opts.images) images.push(await addImage(opts, payload, file));
-  const envelope = signEnvelope(Buffer.from(JSON.stringify(payload, null, 2) + '\n'), opts.keys);
+  const document = JSON.stringify(serializePayload(payload), null, 2) + '\n';
+  const envelope = signEnvelope(Buffer.from(document), opts.keys);
   await writeFileAtomic(join(opts.repo, 'manifest.json'), JSON.stringify(envelope, null, 2) + '\n');
   return { payload, images };
 }

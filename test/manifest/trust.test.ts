@@ -82,7 +82,7 @@ describe('verifyManifest', () => {
     const { payload: p, signerKeyIds } = verifyManifest(seal(payload()), policy());
     expect(signerKeyIds).toEqual([keyIdOf(key.publicKey)]);
     expect(p.serial).toBe(12);
-    const entry = p.extensions['hello']?.versions['2.1'];
+    const entry = p.extensions['hello']?.versions['2.1']?.images[0];
     expect(entry?.size).toBe(1_048_576);
     expect(entry?.path).toBe('hello/hello_2.1.raw');
     expect(entry?.verity.rootHash).toBe('cd'.repeat(32));

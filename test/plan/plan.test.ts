@@ -28,7 +28,9 @@ function manifest(
   for (const [name, { kind = 'sysext', versions }] of Object.entries(exts)) {
     extensions[name] = {
       kind,
-      versions: Object.fromEntries(versions.map((v) => [v, entry(name, v)])),
+      versions: Object.fromEntries(
+        versions.map((v) => [v, { images: [entry(name, v)], rolloutPercent: 100 }]),
+      ),
     };
   }
   return {
