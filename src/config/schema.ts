@@ -1,6 +1,7 @@
 /** Host configuration, PRODUCT.md section 4: all defaults in one object. */
 import { z } from 'zod';
-import { extensionName } from '../manifest/schema.ts';
+import { pathToFileURL } from 'node:url';
+import { extensionName, versionString } from '../manifest/schema.ts';
 
 export const CONFIG_DEFAULTS = Object.freeze({
   trustedKeys: '/etc/sysext-agent/keys',
@@ -19,11 +20,26 @@ export const CONFIG_DEFAULTS = Object.freeze({
   }),
 });
 
+/** An http(s) URL, a file:// URL or an absolute path (a local repository: USB stick, media). */
+function repositoryBase(u: string): string | null {
+  if (u.startsWith('/')) return pathToFileURL(u).href;
+  if (!URL.canParse(u)) return null;
+  const url = new URL(u);
+  if (url.protocol === 'file:' && url.host !== '') return null;
+  return /^(https?|file):$/.test(url.protocol) ? url.href : null;
+}
+
 const repositoryUrl = z
   .string()
-  .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL')
+  .refine(
+    (u) => repositoryBase(u) !== null,
+    'must be an http(s) URL, a file:// URL or an absolute path',
+  )
   // The manifest is at URL + "manifest.json": a base without "/" would lose its last segment.
-  .transform((u) => (u.endsWith('/') ? u : `${u}/`));
+  .transform((u) => {
+    const base = repositoryBase(u) as string;
+    return base.endsWith('/') ? base : `${base}/`;
+  });
 
 const positive = z
   .number()
@@ -33,6 +49,8 @@ const positive = z
 const extensionConfig = z.strictObject({
   healthCheck: z.array(z.string().min(1)).min(1).optional(),
   healthTimeoutSec: positive.default(CONFIG_DEFAULTS.healthTimeoutSec),
+  /** Install exactly this version when it is available and compatible, and no other. */
+  pin: versionString.optional(),
 });
 
 export const configSchema = z.strictObject({

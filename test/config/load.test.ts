@@ -83,6 +83,16 @@ describe('parseConfig: defaults', () => {
     );
   });
 
+  it('takes a local directory (absolute path or file:// URL) as a repository', () => {
+    const cfg = parse({ ...MINIMAL, repositories: ['/media/usb/repo', 'file:///srv/repo/'] });
+    expect(cfg.repositories).toEqual(['file:///media/usb/repo/', 'file:///srv/repo/']);
+  });
+
+  it('takes a pinned version per extension', () => {
+    const cfg = parse({ ...MINIMAL, extensions: { hello: { pin: '1.0' } } });
+    expect(cfg.extensions.hello?.pin).toBe('1.0');
+  });
+
   it('two configurations do not share default objects', () => {
     const a = parse(MINIMAL);
     const b = parse(MINIMAL);
@@ -101,7 +111,8 @@ describe('parseConfig: errors give CONFIG', () => {
     ['repositories not a list', { ...MINIMAL, repositories: 'https://a.example/' }],
     ['a relative repository', { ...MINIMAL, repositories: ['updates/stable/'] }],
     ['an ftp repository', { ...MINIMAL, repositories: ['ftp://a.example/'] }],
-    ['a file repository', { ...MINIMAL, repositories: ['file:///srv/repo/'] }],
+    ['a file URL with a host', { ...MINIMAL, repositories: ['file://server/srv/repo/'] }],
+    ['a bad pin', { ...MINIMAL, extensions: { hello: { pin: '../1.0' } } }],
     ['keep 1', { ...MINIMAL, keep: 1 }],
     ['keep 2.5', { ...MINIMAL, keep: 2.5 }],
     ['threshold 0', { ...MINIMAL, threshold: 0 }],
