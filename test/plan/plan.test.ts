@@ -126,7 +126,9 @@ describe('planExtension: actions', () => {
       target: null,
       entry: null,
       action: 'missing',
+      heldBack: [],
       skippedQuarantined: [],
+      currentIncompatible: null,
     });
   });
 
