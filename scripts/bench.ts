@@ -132,12 +132,32 @@ async function pairs(
 // ---------------------------------------------------------------------------------------------
 // Setup
 
+/**
+ * `mib` MiB: a real squashfs image (publish reads its extension-release; built by
+ * fixtures/make-images.sh) followed by random bytes, which unsquashfs never reads.
+ */
 async function writeRandomImage(path: string, mib: number): Promise<void> {
+  const fsDir = await mkdtemp(join(tmpdir(), 'sysext-agent-bench-fs-'));
+  let fs: Buffer;
+  try {
+    execFileSync('bash', [
+      join(project, 'fixtures/make-images.sh'),
+      '--out',
+      fsDir,
+      '--name',
+      NAME,
+      VERSION,
+    ]);
+    fs = await readFile(join(fsDir, `${NAME}_${VERSION}.raw`));
+  } finally {
+    await rm(fsDir, { recursive: true, force: true });
+  }
   const buf = Buffer.allocUnsafe(MiB);
   const file = await open(path, 'w');
   try {
     for (let i = 0; i < mib; i++) {
       randomFillSync(buf);
+      if (i === 0) fs.copy(buf);
       await file.write(buf, 0, MiB, i * MiB);
     }
   } finally {

@@ -26,6 +26,8 @@ const EXIT_OF = {
   HASH_MISMATCH: 1,
   VERITY_MISMATCH: 1,
   NOT_IN_MANIFEST: 1,
+  // the version asked for has no image systemd would merge on this host
+  INCOMPATIBLE: 1,
   BAD_IMAGE: 1,
   BAD_KEY: 1,
   NO_SPACE: 1,

@@ -16,6 +16,7 @@ import {
   vacuumCommand,
 } from './commands/lifecycle.ts';
 import { publishCommand } from './commands/publish.ts';
+import { rolloutCommand } from './commands/rollout.ts';
 import { serveCommand } from './commands/serve.ts';
 import { signCommand } from './commands/sign.ts';
 import { verityCommand } from './commands/verity.ts';
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
     keygenCommand(),
     signCommand(),
     publishCommand(),
+    rolloutCommand(),
     verityCommand(),
     serveCommand(),
   ]) {

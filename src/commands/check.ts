@@ -5,11 +5,21 @@
 import { readState, writeState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
 import { fetchTrustedManifest, rememberManifest } from './manifest-source.ts';
-import { plan } from '../plan/plan.ts';
-import { currentVersion, quarantinedVersions, recordAccepted } from '../plan/state-ops.ts';
+import type { HeldBack } from '../plan/plan.ts';
+import { recordAccepted } from '../plan/state-ops.ts';
+import { planFor, selectTargets } from './selection.ts';
 
 export interface CheckReport {
   manifest: { serial: number; expires: string; url: string };
+  /** This host as the compatibility rules see it (PRODUCT.md section 3.1). */
+  host: {
+    id: string | null;
+    versionId: string | null;
+    architecture: string | null;
+    systemd: string | null;
+    osRelease: string;
+    machineId: boolean;
+  };
   extensions: Record<
     string,
     {
@@ -17,7 +27,11 @@ export interface CheckReport {
       current: string | null;
       available: string | null;
       action: string;
+      /** Versions newer than `available` that this host does not take, and why. */
+      heldBack: HeldBack[];
       skippedQuarantined: string[];
+      /** Why the current version can no longer be merged here (after an OS update). */
+      currentIncompatible: string | null;
     }
   >;
 }
@@ -31,12 +45,7 @@ export async function runCheck(ctx: AgentContext): Promise<CheckReport> {
   } finally {
     await source.close();
   }
-  const items = plan({
-    names: Object.keys(ctx.config.extensions),
-    manifest: manifest.payload,
-    current: (n) => currentVersion(state, n),
-    quarantined: (n) => quarantinedVersions(state, n),
-  });
+  const { items, facts } = await planFor(ctx, state, manifest.payload, selectTargets(ctx, []));
   if (!manifest.notModified) {
     recordAccepted(state, manifest.payload, ctx.now());
     await writeState(ctx.paths.stateFile, state);
@@ -49,7 +58,9 @@ export async function runCheck(ctx: AgentContext): Promise<CheckReport> {
       current: i.current,
       available: i.target,
       action: i.action,
+      heldBack: i.heldBack,
       skippedQuarantined: i.skippedQuarantined,
+      currentIncompatible: i.currentIncompatible,
     };
   }
   return {
@@ -57,6 +68,14 @@ export async function runCheck(ctx: AgentContext): Promise<CheckReport> {
       serial: manifest.payload.serial,
       expires: manifest.payload.expires,
       url: manifest.baseUrl,
+    },
+    host: {
+      id: facts.release?.osRelease.ID ?? null,
+      versionId: facts.release?.osRelease.VERSION_ID ?? null,
+      architecture: facts.release?.architecture ?? null,
+      systemd: facts.release ? String(facts.release.systemdVersion) : null,
+      osRelease: facts.osReleaseSource,
+      machineId: facts.machineId !== null,
     },
     extensions,
   };

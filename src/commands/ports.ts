@@ -1,9 +1,10 @@
 /**
  * The real edges, used unless a caller passes others: systemd-sysext/confext and losetup
- * through execa, health checks in their own process group, the repository over HTTP.
+ * through execa, health checks in their own process group, the repository over HTTP(S) or in a
+ * local directory (routed by each URL's scheme).
  */
 import { createHealthRunner } from '../health/runner.ts';
-import { httpSource } from '../net/source.ts';
+import { openRepositorySource } from '../net/source.ts';
 import { systemdTools } from '../systemd/tools.ts';
 import type { Ports } from './context.ts';
 
@@ -29,7 +30,7 @@ export function defaultPorts(): Ports {
   return {
     systemd: systemdTools(),
     health: createHealthRunner(),
-    openSource: httpSource,
+    openSource: openRepositorySource,
     ...(onStep ? { onStep } : {}),
   };
 }

@@ -17,6 +17,8 @@ export interface ExtensionReport {
     | 'skipped'
     | 'failed';
   message?: string;
+  /** Newer versions this host does not take, and why (PRODUCT.md section 3.1). */
+  heldBack?: { version: string; reason: string }[];
 }
 
 /** The error code a transaction's outcome stands for; null for success. */

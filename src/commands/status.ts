@@ -1,4 +1,8 @@
-/** `status` (PRODUCT.md section 5): state and store, no network. */
+/**
+ * `status` (PRODUCT.md section 5): state and store, no network. With a manifest accepted
+ * earlier (the cached copy), also what this host holds back of it and why, and whether the
+ * current version still fits this host (after an OS update it may not).
+ */
 import type { HostPaths } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
 import { activeVersion } from '../store/activation.ts';
@@ -6,6 +10,13 @@ import { listStored } from '../store/images.ts';
 import { readState, type AgentState } from '../store/state.ts';
 import { rebuildState } from '../store/rebuild.ts';
 import { AgentError } from '../errors.ts';
+import { readHostFacts } from '../host/facts.ts';
+import { decodeBase64, parseEnvelope } from '../manifest/dsse.ts';
+import { parsePayload } from '../manifest/trust.ts';
+import { plan, type HeldBack, type PlanItem } from '../plan/plan.ts';
+import { currentVersion, quarantinedVersions } from '../plan/state-ops.ts';
+import { readManifestCache } from '../store/manifest-cache.ts';
+import type { SystemdPort } from '../systemd/port.ts';
 
 export interface StatusReport {
   extensions: Record<
@@ -21,14 +32,49 @@ export interface StatusReport {
       interrupted: Record<string, number>;
       configured: boolean;
       lastResult: AgentState['extensions'][string]['lastResult'];
+      /** Newer versions of the last accepted manifest this host does not take, and why. */
+      heldBack: HeldBack[];
+      /** Why the current version no longer fits this host, or null. */
+      currentIncompatible: string | null;
     }
   >;
   manifest: { serial: number | null; expires: string | null; acceptedAt: string | null };
 }
 
+/** The plan against the last accepted manifest (no network); empty without one. */
+async function lastPlan(
+  paths: HostPaths,
+  config: Config | null,
+  state: AgentState,
+  names: string[],
+  systemd: SystemdPort,
+): Promise<Map<string, PlanItem>> {
+  const cache = await readManifestCache(paths);
+  if (!cache) return new Map();
+  let payload;
+  try {
+    payload = parsePayload(decodeBase64(parseEnvelope(cache.bytes).payload, 'manifest payload'));
+  } catch {
+    return new Map();
+  }
+  const facts = await readHostFacts(paths, systemd);
+  const items = plan({
+    names,
+    manifest: payload,
+    current: (n) => currentVersion(state, n),
+    quarantined: (n) => quarantinedVersions(state, n),
+    host: facts.release,
+    machineId: facts.machineId,
+    pin: (n) =>
+      config && Object.hasOwn(config.extensions, n) ? config.extensions[n]?.pin : undefined,
+  });
+  return new Map(items.map((i) => [i.name, i]));
+}
+
 export async function collectStatus(
   paths: HostPaths,
   config: Config | null,
+  systemd: SystemdPort,
 ): Promise<StatusReport> {
   const state = await readState(paths.stateFile).catch(async (err: unknown) => {
     if (err instanceof AgentError && err.code === 'STATE_CORRUPT') return rebuildState(paths);
@@ -38,9 +84,11 @@ export async function collectStatus(
     ...Object.keys(config?.extensions ?? {}),
     ...Object.keys(state.extensions),
   ]);
+  const planned = await lastPlan(paths, config, state, [...names], systemd);
   const extensions: StatusReport['extensions'] = {};
   for (const name of [...names].sort()) {
     const ext = state.extensions[name];
+    const item = planned.get(name);
     extensions[name] = {
       kind: ext?.kind ?? null,
       current: ext?.current ?? null,
@@ -52,6 +100,8 @@ export async function collectStatus(
       interrupted: ext?.interrupted ?? {},
       configured: config ? name in config.extensions : true,
       lastResult: ext?.lastResult ?? null,
+      heldBack: item?.heldBack ?? [],
+      currentIncompatible: item?.currentIncompatible ?? null,
     };
   }
   return {
@@ -73,6 +123,9 @@ export function formatStatus(report: StatusReport): string {
       `${name} (${e.kind ?? 'not installed'}): current ${e.current ?? '-'}, previous ${e.previous ?? '-'}, installed [${e.installed.join(', ')}]`,
     );
     for (const q of e.quarantine) lines.push(`  quarantined ${q.version}: ${q.reason}`);
+    if (e.currentIncompatible)
+      lines.push(`  current ${e.current} no longer fits this host: ${e.currentIncompatible}`);
+    for (const h of e.heldBack) lines.push(`  held back ${h.version}: ${h.reason}`);
     if (e.lastResult)
       lines.push(
         `  last ${e.lastResult.action} ${e.lastResult.ok ? 'ok' : 'FAILED'} at ${e.lastResult.at}${e.lastResult.message ? `: ${e.lastResult.message}` : ''}`,

@@ -7,17 +7,18 @@
 import { AgentError } from '../errors.ts';
 import type { RepositorySource } from '../net/source.ts';
 import { deleteStored } from '../store/images.ts';
-import { readState, writeState, type AgentState } from '../store/state.ts';
+import { readState, writeState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
 import { fetchTrustedManifest, rememberManifest, type FetchedManifest } from './manifest-source.ts';
 import { requireTools } from '../systemd/proof.ts';
 import { txEnvFromContext } from '../transaction/env.ts';
-import { plan, type PlanItem } from '../plan/plan.ts';
+import type { PlanItem } from '../plan/plan.ts';
 import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
 import { stageVersion, type Staged } from './stage.ts';
 import { runTransaction, type TxOutcome } from '../transaction/run.ts';
 import { pruneStore } from './prune.ts';
-import { currentVersion, quarantinedVersions, recordAccepted } from '../plan/state-ops.ts';
+import { recordAccepted } from '../plan/state-ops.ts';
+import { checkExplicit, planFor, selectTargets, type Selection } from './selection.ts';
 
 export interface UpdateOptions {
   names: readonly string[];
@@ -28,15 +29,6 @@ export interface UpdateReport {
   exitCode: number;
   manifest: { serial: number; expires: string };
   extensions: Record<string, ExtensionReport>;
-}
-
-export function selectNames(ctx: AgentContext, names: readonly string[]): string[] {
-  const configured = Object.keys(ctx.config.extensions);
-  for (const n of names) {
-    if (!configured.includes(n))
-      throw new AgentError('USAGE', `extension "${n}" is not configured on this host`);
-  }
-  return names.length > 0 ? [...new Set(names)] : configured;
 }
 
 function reportFor(
@@ -51,6 +43,7 @@ function reportFor(
     action: item.action,
     result,
     ...(message ? { message } : {}),
+    ...(item.heldBack.length > 0 ? { heldBack: item.heldBack } : {}),
   };
 }
 
@@ -74,37 +67,27 @@ async function stageAll(
   }
 }
 
-function planFor(
-  state: AgentState,
-  manifest: FetchedManifest,
-  names: string[],
-  opts: UpdateOptions,
-): PlanItem[] {
-  const items = plan({
-    names,
-    manifest: manifest.payload,
-    current: (n) => currentVersion(state, n),
-    quarantined: (n) => quarantinedVersions(state, n),
-    allowQuarantined: opts.allowQuarantined,
-  });
-  const missingNamed = items.filter((i) => i.action === 'missing' && opts.names.includes(i.name));
+/** Named extensions the manifest lacks, and NAME@VERSION that cannot be had, fail the run. */
+function checkNamed(items: PlanItem[], selection: Selection, asked: readonly string[]): void {
+  const missingNamed = items.filter((i) => i.action === 'missing' && asked.length > 0);
   if (missingNamed.length > 0) {
     throw new AgentError(
       'NOT_IN_MANIFEST',
       `not in the manifest: ${missingNamed.map((i) => i.name).join(', ')}`,
     );
   }
-  return items;
+  checkExplicit(items, selection);
 }
 
 export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise<UpdateReport> {
-  const names = selectNames(ctx, opts.names);
+  const selection = selectTargets(ctx, opts.names);
   const state = await readState(ctx.paths.stateFile);
   const source = await ctx.ports.openSource(ctx.config.network);
   try {
     const manifest = await fetchTrustedManifest(ctx, source, state);
     const summary = { serial: manifest.payload.serial, expires: manifest.payload.expires };
-    const items = planFor(state, manifest, names, opts);
+    const { items } = await planFor(ctx, state, manifest.payload, selection, opts.allowQuarantined);
+    checkNamed(items, selection, opts.names);
     const work = items.filter((i) => i.action === 'install' || i.action === 'update');
     // Nothing new (304) and nothing to do: the poll cost one conditional request, no writes.
     if (work.length === 0 && manifest.notModified) {

@@ -25,7 +25,7 @@ export interface VerifiedDownload {
   hashFile: Buffer;
   rootHash: string;
   sourceUrl: string;
-  /** Bytes this run received from the network (the rest came from a partial download). */
+  /** Bytes this run received from the repository (the rest came from a partial download). */
   received: number;
 }
 

@@ -22,6 +22,9 @@ export interface SystemdPort {
   releaseVisible(target: MergeTarget, name: string): Promise<boolean>;
   /** Whether a loop device is backed by the very inode of `image`. */
   loopBackedBy(image: string): Promise<boolean>;
+  /** systemd's version as `systemd-sysext --version` reports it ("252.39-1~deb12u2"); null when
+   * the tool does not answer. The merge rules differ between releases (src/compat). */
+  version(): Promise<string | null>;
 }
 
 export function toolFor(kind: ExtensionKind): string {

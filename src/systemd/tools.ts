@@ -129,6 +129,19 @@ async function loopBackedBy(image: string): Promise<boolean> {
   );
 }
 
+/** First line "systemd 252 (252.39-1~deb12u2)": the full version in parentheses. */
+async function version(): Promise<string | null> {
+  const execa = await execaLazy();
+  const result = await execa('systemd-sysext', ['--version'], {
+    reject: false,
+    stdin: 'ignore',
+    timeout: QUERY_TIMEOUT_MS,
+  });
+  const m = /^systemd (\d+)(?: \(([^)\s]+)\))?/.exec(String(result.stdout));
+  if (result.failed || !m) return null;
+  return m[2] ?? m[1] ?? null;
+}
+
 export function systemdTools(): SystemdPort {
-  return { hasTool, refresh, merged, releaseVisible, loopBackedBy };
+  return { hasTool, refresh, merged, releaseVisible, loopBackedBy, version };
 }

@@ -10,7 +10,17 @@ import { verifyManifest } from '../../src/manifest/trust.ts';
 import { PROJECT, runCli } from '../helpers/cli.ts';
 import { missing } from '../helpers/requirements.ts';
 
-const COMMANDS = ['check', 'update', 'status', 'keygen', 'sign', 'publish', 'verity', 'serve'];
+const COMMANDS = [
+  'check',
+  'update',
+  'status',
+  'keygen',
+  'sign',
+  'publish',
+  'rollout',
+  'verity',
+  'serve',
+];
 
 describe('sysext-agent CLI', () => {
   let dir: string;
@@ -25,6 +35,16 @@ describe('sysext-agent CLI', () => {
     const r = await runCli([cmd, '--help']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain(`sysext-agent ${cmd}`);
+  });
+
+  it('publish and rollout --help show their options, the layout and examples', async () => {
+    const publish = (await runCli(['publish', '--help'])).stdout;
+    for (const text of ['--rollout <percent>', '--kind <kind>', 'NAME/VARIANT/NAME_VERSION.raw']) {
+      expect(publish).toContain(text);
+    }
+    const rollout = (await runCli(['rollout', '--help'])).stdout;
+    expect(rollout).toContain('sysext-agent rollout [options] <name> <version> <percent>');
+    expect(rollout).toContain('--expires <duration>');
   });
 
   it('an unknown command or option is a usage error (exit 2)', async () => {

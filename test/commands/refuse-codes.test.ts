@@ -15,7 +15,15 @@ import { makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
 
 interface Payload {
   serial: number;
-  extensions: Record<string, { versions: Record<string, { verity: { rootHash: string } }> }>;
+  extensions: Record<
+    string,
+    {
+      versions: Record<
+        string,
+        { images: { verity: { rootHash: string }; release?: Record<string, string> }[] }
+      >;
+    }
+  >;
 }
 
 async function publishFixture(sb: Sandbox, version: string): Promise<void> {
@@ -58,6 +66,8 @@ describe('error codes through the CLI', () => {
     sb = await makeSandbox();
     root = join(sb.dir, 'root');
     await mkdir(join(root, 'etc/sysext-agent'), { recursive: true });
+    // The tree's own os-release is what images are judged against under --root.
+    await writeFile(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID=12\n');
     server = await startServer({ root: sb.repo, host: '127.0.0.1', port: 0 });
     await writeFile(
       join(root, 'etc/sysext-agent/config.json'),
@@ -84,10 +94,14 @@ describe('error codes through the CLI', () => {
 
   it('a verity root hash that does not match the image: VERITY_MISMATCH, exit 1', async () => {
     await resign((p) => {
-      const v2 = p.extensions.hello?.versions['2.0'];
+      const v2 = p.extensions.hello?.versions['2.0']?.images[0];
       if (v2) v2.verity.rootHash = 'ab'.repeat(32);
     });
     await expectCode(['update'], 'VERITY_MISMATCH', 1);
+  });
+
+  it('NAME@VERSION of a version the manifest lacks: NOT_IN_MANIFEST', async () => {
+    await expectCode(['update', 'hello@9.0'], 'NOT_IN_MANIFEST', 1);
   });
 
   it('an extension named on the command line that the manifest lacks: NOT_IN_MANIFEST', async () => {
@@ -98,6 +112,22 @@ describe('error codes through the CLI', () => {
     await expectCode(['rollback'], 'NO_PREVIOUS', 1);
     await expectCode(['rollback', 'hello'], 'NO_PREVIOUS', 1);
     await expectCode(['remove', 'other'], 'NOT_INSTALLED', 1);
+  });
+
+  // Accepts a higher serial: later tests would meet SERIAL_ROLLBACK, so it runs last but one.
+  it('NAME@VERSION of an image built for another OS: INCOMPATIBLE; update holds it back', async () => {
+    await resign((p) => {
+      const v2 = p.extensions.hello?.versions['2.0']?.images[0];
+      if (v2) v2.release = { ID: 'fedora', VERSION_ID: '41' };
+    });
+    await expectCode(['update', 'hello@2.0'], 'INCOMPATIBLE', 1);
+    const r = await agent('update');
+    expect(r.exitCode, r.stderr).toBe(0);
+    const hello = JSON.parse(r.stdout).extensions.hello;
+    expect(hello).toMatchObject({ result: 'up-to-date', from: '1.0' });
+    expect(hello.heldBack).toEqual([
+      { version: '2.0', reason: expect.stringContaining('ID=fedora') },
+    ]);
   });
 
   it('a journal the agent did not write: STATE_CORRUPT, exit 1, left for the operator', async () => {

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentStep, namespaceSteps, readReport, type NsResult } from '../helpers/real-host.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
+import { repoImage } from '../helpers/repo-manifest.ts';
 import { missingFor } from '../helpers/requirements.ts';
 import { buildImages, makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
 
@@ -63,15 +64,7 @@ describe.skipIf(skip)('update with verity sidecars on a kernel without device-ma
   const json = (label: string): Promise<Record<string, unknown>> => readReport(sb, label);
 
   async function manifestVersion(version: string): Promise<ManifestVersion> {
-    const envelope = JSON.parse(await readFile(join(sb.repo, 'manifest.json'), 'utf8')) as {
-      payload: string;
-    };
-    const payload = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as {
-      extensions: Record<string, { versions: Record<string, ManifestVersion> }>;
-    };
-    const entry = payload.extensions.hello?.versions[version];
-    if (!entry) throw new Error(`hello ${version} is not in the manifest`);
-    return entry;
+    return repoImage(sb.repo, 'hello', version);
   }
 
   const extDir = (): string => join(sb.varLib, 'extensions');

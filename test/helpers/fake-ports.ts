@@ -70,6 +70,7 @@ export function fakeSystemd(paths: HostPaths): FakeSystemd {
       fault('releaseVisible');
       return fake.live.has(`${target.kind}:${name}`);
     },
+    version: async () => '252.39-1~deb12u2',
     loopBackedBy: async (image: string) => {
       fault('loopBackedBy');
       return [...fake.live.values()].includes(image);

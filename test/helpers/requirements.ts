@@ -14,6 +14,9 @@ import { delimiter, isAbsolute, join } from 'node:path';
 /** Every external tool a test runs (directly or through the agent), with its Debian 12 package. */
 export const TOOLS = {
   mksquashfs: 'squashfs-tools',
+  unsquashfs: 'squashfs-tools',
+  'mkfs.erofs': 'erofs-utils',
+  'fsck.erofs': 'erofs-utils',
   veritysetup: 'cryptsetup-bin',
   'systemd-analyze': 'systemd',
   'systemd-sysext': 'systemd',

@@ -60,12 +60,13 @@ export async function makeSandbox(): Promise<Sandbox> {
 export async function buildImages(
   outDir: string,
   versions: readonly string[],
-  opts: { name?: string; healthFail?: boolean; confext?: boolean } = {},
+  opts: { name?: string; healthFail?: boolean; confext?: boolean; release?: string[] } = {},
 ): Promise<string[]> {
   const args = [
     '--out',
     outDir,
     ...(opts.name ? ['--name', opts.name] : []),
+    ...(opts.release ?? []).flatMap((r) => ['--release', r]),
     ...(opts.healthFail ? ['--health-fail'] : []),
     ...(opts.confext ? ['--confext'] : []),
   ];

@@ -34,7 +34,7 @@ import {
 } from '../helpers/fault-server.ts';
 import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
 import { missing } from '../helpers/requirements.ts';
-import { makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
+import { buildImages, makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
 
 const MiB = 1024 * 1024;
 // 16 MiB: 1% (168 KB) stays above what a cut can cost beyond the cut point. undici drops the
@@ -78,7 +78,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-describe('downloads over a hostile network', () => {
+describe.skipIf(missing('mksquashfs', 'unsquashfs'))('downloads over a hostile network', () => {
   let sb: Sandbox;
   let www: string;
   let template: string;
@@ -169,10 +169,17 @@ describe('downloads over a hostile network', () => {
     sb = await makeSandbox();
     www = join(sb.dir, 'www');
     const repo = join(www, 'repo');
-    const small = join(sb.images, 'small_1.0.raw');
-    const bigFile = join(sb.images, 'big_1.0.raw');
-    await writeFile(small, randomBytes(64 * 1024));
-    await writeFile(bigFile, randomBytes(BIG_SIZE));
+    // publish reads each image's extension-release, so these are real squashfs images, padded
+    // with random bytes to their size (unsquashfs reads no further than the file system).
+    const [small] = (await buildImages(sb.images, ['1.0'], { name: 'small' })) as [string];
+    const [bigFile] = (await buildImages(sb.images, ['1.0'], { name: 'big' })) as [string];
+    for (const [file, size] of [
+      [small, 64 * 1024],
+      [bigFile, BIG_SIZE],
+    ] as const) {
+      const fs = await readFile(file);
+      await writeFile(file, Buffer.concat([fs, randomBytes(size - fs.length)]));
+    }
     const published = await runCli(['publish', '--repo', repo, '--key', sb.key, small, bigFile]);
     expect(published.exitCode).toBe(0);
     goodManifest = await readFile(join(repo, 'manifest.json'));
@@ -181,9 +188,9 @@ describe('downloads over a hostile network', () => {
       'base64',
     );
     const payload = JSON.parse(payloadBytes.toString()) as {
-      extensions: Record<string, { versions: Record<string, ImageEntry> }>;
+      extensions: Record<string, { versions: Record<string, { images: ImageEntry[] }> }>;
     };
-    big = payload.extensions.big?.versions['1.0'] as ImageEntry;
+    big = payload.extensions.big?.versions['1.0']?.images[0] as ImageEntry;
     expect(big.size).toBe(BIG_SIZE);
 
     // A mirror with the same images whose manifest is signed by a key nobody trusts.

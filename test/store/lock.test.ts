@@ -25,7 +25,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { startServer } from '../../src/serve/server.ts';
 import { HostLock } from '../../src/store/lock.ts';
 import { runCli } from '../helpers/cli.ts';
-import { makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
+import { missing } from '../helpers/requirements.ts';
+import { buildImages, makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks since boot), as the lock records it. */
 function startTime(pid: number): string {
@@ -177,8 +178,9 @@ describe('HostLock (src/store/lock.ts)', () => {
   });
 });
 
-// No external tool: random bytes stand in for an image (nothing is merged with --root).
-describe('one instance at a time (CLI, --root)', () => {
+// mksquashfs and unsquashfs only: a tiny image padded with random bytes (nothing is merged
+// with --root).
+describe.skipIf(missing('mksquashfs', 'unsquashfs'))('one instance at a time (CLI, --root)', () => {
   let sb: Sandbox;
   let server: Awaited<ReturnType<typeof startServer>>;
   let template = '';
@@ -206,10 +208,11 @@ describe('one instance at a time (CLI, --root)', () => {
   beforeAll(async () => {
     sb = await makeSandbox();
     server = await startServer({ root: sb.repo, host: '127.0.0.1', port: 0 });
-    // Work for the winner: 16 MiB to download, hash and build a verity tree for. With --root and
-    // no refresh nothing is merged, so the bytes need not be a file system.
-    const image = join(sb.images, 'hello_1.0.raw');
-    await writeFile(image, randomBytes(16 << 20));
+    // Work for the winner: 16 MiB to download, hash and build a verity tree for: a real squashfs
+    // image (publish reads its extension-release) padded with random bytes.
+    const [image] = (await buildImages(sb.images, ['1.0'])) as [string];
+    const fs = await readFile(image);
+    await writeFile(image, Buffer.concat([fs, randomBytes((16 << 20) - fs.length)]));
     expect((await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image])).exitCode).toBe(0);
     template = join(sb.dir, 'template');
     const etc = join(template, 'etc/sysext-agent');

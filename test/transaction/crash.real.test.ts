@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/serve/server.ts';
 import { readState } from '../../src/store/state.ts';
 import { CLI, cliCommand, runCli } from '../helpers/cli.ts';
+import { repoPayload } from '../helpers/repo-manifest.ts';
 import { missingFor } from '../helpers/requirements.ts';
 import { buildImages, makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
 
@@ -61,18 +62,12 @@ interface VersionInfo {
 }
 
 async function manifestVersions(repo: string): Promise<Map<string, VersionInfo>> {
-  const envelope = JSON.parse(await readFile(join(repo, 'manifest.json'), 'utf8')) as {
-    payload: string;
-  };
-  const payload = JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as {
-    extensions: Record<
-      string,
-      { versions: Record<string, { size: number; sha256: string; verity: { rootHash: string } }> }
-    >;
-  };
+  const payload = await repoPayload(repo);
   const map = new Map<string, VersionInfo>();
-  for (const [v, e] of Object.entries(payload.extensions.hello?.versions ?? {}))
-    map.set(v, { size: e.size, sha256: e.sha256, rootHash: e.verity.rootHash });
+  for (const [v, entry] of Object.entries(payload.extensions.hello?.versions ?? {})) {
+    const e = entry.images[0];
+    if (e) map.set(v, { size: e.size, sha256: e.sha256, rootHash: e.verity.rootHash });
+  }
   return map;
 }
 

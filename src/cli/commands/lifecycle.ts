@@ -38,10 +38,16 @@ export function checkCommand(): Command {
         emit(opts, report, () =>
           [
             `manifest serial ${report.manifest.serial} from ${report.manifest.url}, expires ${report.manifest.expires}`,
-            ...Object.entries(report.extensions).map(
-              ([n, e]) =>
-                `${n}: current ${e.current ?? '-'}, available ${e.available ?? '-'}, action ${e.action}`,
-            ),
+            report.host.systemd === null
+              ? `host: ${report.host.osRelease}; compatibility is not checked`
+              : `host: ID=${report.host.id ?? '-'} VERSION_ID=${report.host.versionId ?? '-'} ARCHITECTURE=${report.host.architecture}, systemd ${report.host.systemd}`,
+            ...Object.entries(report.extensions).flatMap(([n, e]) => [
+              `${n}: current ${e.current ?? '-'}, available ${e.available ?? '-'}, action ${e.action}`,
+              ...(e.currentIncompatible
+                ? [`  current ${e.current} no longer fits this host: ${e.currentIncompatible}`]
+                : []),
+              ...e.heldBack.map((h) => `  held back ${h.version}: ${h.reason}`),
+            ]),
           ].join('\n'),
         );
         return 0;
@@ -54,7 +60,10 @@ export function updateCommand(): Command {
     .description(
       'download, verify, stage, switch, refresh and health-check (all or the named extensions)',
     )
-    .argument('[names...]', 'configured extensions to update (default: all)')
+    .argument(
+      '[names...]',
+      'configured extensions to update (default: all); NAME@VERSION installs exactly that version (also a downgrade), regardless of rollout and quarantine, never of compatibility',
+    )
     .option(
       '--allow-quarantined',
       'consider quarantined versions too (retry one on purpose)',
@@ -175,7 +184,8 @@ export function statusCommand(): Command {
         await underLock(paths, { ...opts, wait: false }, log, async () => undefined).catch(
           (err: Error) => log.info({ reason: err.message }, 'status without recovery'),
         );
-        const report = await collectStatus(paths, config);
+        const { systemdTools } = await import('../../systemd/tools.ts');
+        const report = await collectStatus(paths, config, systemdTools());
         emit(opts, report, () => formatStatus(report));
         return 0;
       }),
