@@ -2,7 +2,7 @@
  * A kind this host cannot merge (systemd-confext needs systemd >= 254; this machine has 252)
  * fails before anything is downloaded or switched: exit 1, code UNSUPPORTED, host unchanged.
  */
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,7 +67,8 @@ describe.skipIf(skipConfext)('a confext on a host without systemd-confext', () =
     sb = await makeSandbox();
     server = await startServer({ root: sb.repo, host: '127.0.0.1', port: 0 });
     await sb.writeConfig({ repositories: [server.url], extensions: { hello: {} } });
-    const [image] = await buildImages(sb.images, ['1.0']);
+    // A real configuration extension: publish reads its release from etc/extension-release.d.
+    const [image] = await buildImages(sb.images, ['1.0'], { confext: true });
     const pub = await runCli([
       'publish',
       '--repo',
@@ -78,20 +79,60 @@ describe.skipIf(skipConfext)('a confext on a host without systemd-confext', () =
       'confext',
       image as string,
     ]);
-    expect(pub.exitCode).toBe(0);
+    expect(pub.exitCode, pub.stderr).toBe(0);
   });
   afterAll(async () => {
     await server?.close();
     await sb?.cleanup();
   });
 
-  it('exits 1 with UNSUPPORTED before downloading or switching anything', async () => {
+  it('holds it back (systemd < 254), exit 0, nothing downloaded or switched', async () => {
+    // The image's release says confext: the compatibility rules refuse it on systemd 252 as
+    // systemd would, before anything is downloaded (a manifest of a mixed fleet is no error).
     const before = await snapshot(sb.varLib);
     const r = await inNamespace(
       sb,
       `${cliCommand()} --config '${sb.configFile}' --json --log-level warn update`,
     );
-    expect(r.exitCode).toBe(1);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const hello = JSON.parse(r.stdout).extensions.hello;
+    expect(hello).toMatchObject({ result: 'up-to-date', to: null });
+    expect(hello.heldBack[0].reason).toContain('254');
+    // Only the accepted manifest is recorded (state.json, the poll cache): no image, no link.
+    const after = Object.keys(await snapshot(sb.varLib)).filter((k) => !(k in before));
+    expect(after.sort()).toEqual([
+      './sysext-agent',
+      './sysext-agent/manifest-cache.json',
+      './sysext-agent/state.json',
+    ]);
+  });
+
+  it('a schema 1 manifest (no release fields): UNSUPPORTED, exit 1, before downloading', async () => {
+    // Without release fields nothing can be judged in advance; the missing tool still is.
+    const manifest = JSON.parse(await readFile(join(sb.repo, 'manifest.json'), 'utf8'));
+    const payload = JSON.parse(Buffer.from(manifest.payload, 'base64').toString());
+    const v1 = payload.extensions.hello.versions['1.0'].images[0];
+    delete v1.release;
+    payload.schema = 1;
+    payload.serial += 1;
+    payload.extensions.hello.versions['1.0'] = v1;
+    const file = join(sb.dir, 'payload.json');
+    await writeFile(file, JSON.stringify(payload));
+    const sign = await runCli([
+      'sign',
+      '--key',
+      sb.key,
+      '--output',
+      join(sb.repo, 'manifest.json'),
+      file,
+    ]);
+    expect(sign.exitCode, sign.stderr).toBe(0);
+    const before = await snapshot(sb.varLib);
+    const r = await inNamespace(
+      sb,
+      `${cliCommand()} --config '${sb.configFile}' --json --log-level warn update`,
+    );
+    expect(r.exitCode, r.stderr).toBe(1);
     expect(JSON.parse(r.stdout).error.code).toBe('UNSUPPORTED');
     expect(await snapshot(sb.varLib)).toEqual(before);
   });
