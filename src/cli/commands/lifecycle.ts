@@ -28,7 +28,7 @@ function describeAll(extensions: Record<string, ExtensionReport>): string {
 export function checkCommand(): Command {
   return new Command('check')
     .description(
-      'fetch and verify the manifest; report current, newest available and action per extension',
+      'fetch and verify the manifest; per extension: current, newest available for this host, action, and the versions held back with the reason (compatibility, rollout, quarantine, pin)',
     )
     .action(
       runner(async (opts, log) => {
