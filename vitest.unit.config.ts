@@ -10,6 +10,7 @@ import shared from './vitest.config.ts';
 
 const UNIT_TESTS = [
   'test/*.test.ts',
+  'test/cli/version.test.ts',
   'test/compat/**/*.test.ts',
   'test/config/**/*.test.ts',
   'test/fixtures/**/*.test.ts',

@@ -21,7 +21,7 @@ import { serveCommand } from './commands/serve.ts';
 import { signCommand } from './commands/sign.ts';
 import { verityCommand } from './commands/verity.ts';
 
-export function buildProgram(): Command {
+export function buildProgram(version = 'unknown'): Command {
   const program = new Command('sysext-agent')
     .description('keeps systemd system and configuration extension images up to date, safely')
     .option('--root <dir>', 'operate on the tree at DIR (no refresh unless --refresh)')
@@ -30,6 +30,7 @@ export function buildProgram(): Command {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .option('--refresh', 'with --root: also run systemd-sysext/confext refresh --root=DIR')
     .option('--wait', 'wait for another running instance instead of exiting 75')
+    .version(`sysext-agent ${version}`, '--version', 'print "sysext-agent VERSION"')
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({
@@ -67,7 +68,8 @@ function reportError(err: AgentError, json: boolean): void {
 export async function main(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json');
   try {
-    await buildProgram().parseAsync(argv as string[], { from: 'user' });
+    const { agentVersion } = await import('./version.ts');
+    await buildProgram(await agentVersion()).parseAsync(argv as string[], { from: 'user' });
     return outcome.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
