@@ -17,6 +17,7 @@ import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
 import { stageVersion, type Staged } from './stage.ts';
 import { runTransaction, type TxOutcome } from '../transaction/run.ts';
 import { pruneStore } from './prune.ts';
+import { adoptPlaced } from './adopt.ts';
 import { recordAccepted } from '../plan/state-ops.ts';
 import { checkExplicit, planFor, selectTargets, type Selection } from './selection.ts';
 
@@ -86,12 +87,21 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
   try {
     const manifest = await fetchTrustedManifest(ctx, source, state);
     const summary = { serial: manifest.payload.serial, expires: manifest.payload.expires };
+    const adoptions = await adoptPlaced(ctx, state, manifest.payload, selection.names);
+    if (adoptions.some((a) => 'adopted' in a)) await writeState(ctx.paths.stateFile, state);
+    const leftAlone = new Map(
+      adoptions.flatMap((a) => ('leftAlone' in a ? [[a.name, a.leftAlone] as const] : [])),
+    );
     const { items } = await planFor(ctx, state, manifest.payload, selection, opts.allowQuarantined);
     checkNamed(items, selection, opts.names);
-    const work = items.filter((i) => i.action === 'install' || i.action === 'update');
+    // What sits at a left-alone activation path is not ours to replace.
+    const work = items.filter(
+      (i) => (i.action === 'install' || i.action === 'update') && !leftAlone.has(i.name),
+    );
     // Nothing new (304) and nothing to do: the poll cost one conditional request, no writes.
     if (work.length === 0 && manifest.notModified) {
-      return { ...buildReport(ctx, items, { ok: true, failures: {} }), manifest: summary };
+      const ok = { ok: true, failures: {} };
+      return { ...buildReport(ctx, items, ok, leftAlone), manifest: summary };
     }
     // Before any download: a kind this host cannot merge (no systemd-confext) fails here.
     if (ctx.refresh)
@@ -114,7 +124,7 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
     if (outcome.ok) {
       for (const s of staged) await pruneStore(ctx, state, s.name);
     }
-    return { ...buildReport(ctx, items, outcome), manifest: summary };
+    return { ...buildReport(ctx, items, outcome, leftAlone), manifest: summary };
   } finally {
     await source.close();
   }
@@ -124,11 +134,14 @@ function buildReport(
   ctx: AgentContext,
   items: PlanItem[],
   outcome: TxOutcome,
+  leftAlone: ReadonlyMap<string, string>,
 ): Omit<UpdateReport, 'manifest'> {
   const extensions: Record<string, ExtensionReport> = {};
   for (const item of items) {
     const base = reportFor(item, 'up-to-date');
-    if (item.action === 'missing')
+    const alone = leftAlone.get(item.name);
+    if (alone !== undefined) extensions[item.name] = reportFor(item, 'skipped', alone);
+    else if (item.action === 'missing')
       extensions[item.name] = reportFor(item, 'skipped', 'not in the manifest');
     else if (item.action === 'none' || item.action === 'newer-installed')
       extensions[item.name] = base;
