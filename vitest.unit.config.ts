@@ -20,6 +20,7 @@ const UNIT_TESTS = [
   'test/net/file-source.test.ts',
   'test/net/retry.test.ts',
   'test/plan/**/*.test.ts',
+  'test/self/**/*.test.ts',
   'test/serve/**/*.test.ts',
   'test/store/atomic.test.ts',
   'test/systemd/tools.test.ts',

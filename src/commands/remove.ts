@@ -4,6 +4,7 @@
  * downloads and state.
  */
 import { AgentError } from '../errors.ts';
+import { isOwnExtension } from '../self/own.ts';
 import { activeVersion } from '../store/activation.ts';
 import { readState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
@@ -21,7 +22,14 @@ export interface RemoveReport {
 export async function runRemove(
   ctx: AgentContext,
   names: readonly string[],
+  force = false,
 ): Promise<RemoveReport> {
+  const own = names.filter(isOwnExtension);
+  if (own.length > 0 && !force)
+    throw new AgentError(
+      'USAGE',
+      `${own.join(', ')} ${own.length > 1 ? 'are' : 'is'} the agent's own extension: without it this host has no agent to update or recover its extensions; add --force if that is what you want`,
+    );
   const state = await readState(ctx.paths.stateFile);
   const moves: Move[] = [];
   for (const name of new Set(names)) {

@@ -1,7 +1,8 @@
 /** What a transaction needs: built from the configuration, or from a journal by `recover`. */
 import type { Logger } from 'pino';
 import type { HostPaths } from '../config/paths.ts';
-import type { ExtensionConfig } from '../config/schema.ts';
+import { CONFIG_DEFAULTS, type ExtensionConfig } from '../config/schema.ts';
+import { healthCheckOf } from '../self/own.ts';
 import type { HealthRunner } from '../health/runner.ts';
 import type { SystemdPort } from '../systemd/port.ts';
 
@@ -50,7 +51,11 @@ export function txEnvFromContext(ctx: {
     systemd: ctx.ports.systemd,
     health: ctx.ports.health,
     healthOf: (name) =>
-      Object.hasOwn(ctx.config.extensions, name) ? ctx.config.extensions[name] : undefined,
+      healthCheckOf(
+        name,
+        Object.hasOwn(ctx.config.extensions, name) ? ctx.config.extensions[name] : undefined,
+        CONFIG_DEFAULTS.healthTimeoutSec,
+      ),
     ...(ctx.ports.onStep ? { onStep: ctx.ports.onStep } : {}),
   };
 }

@@ -108,11 +108,14 @@ export function removeCommand(): Command {
       'deactivate, refresh, confirm it is gone from the merge, delete its stored versions and state',
     )
     .argument('<names...>', 'extensions to remove')
+    .option('--force', "also the agent's own extensions (sysext-agent, sysext-agent-node)", false)
     .action(
       runner(async (opts, log, args) => {
         const { runRemove } = await import('../../commands/remove.ts');
         const ctx = await buildContext(opts, log);
-        const report = await underLockFor(ctx, opts, log, () => runRemove(ctx, args));
+        const report = await underLockFor(ctx, opts, log, () =>
+          runRemove(ctx, args, opts.force === true),
+        );
         for (const w of report.warnings) log.warn(w);
         emit(opts, report, () =>
           [describeAll(report.extensions), ...report.warnings.map((w) => `note: ${w}`)].join('\n'),
@@ -187,6 +190,29 @@ export function statusCommand(): Command {
         const { systemdTools } = await import('../../systemd/tools.ts');
         const report = await collectStatus(paths, config, systemdTools());
         emit(opts, report, () => formatStatus(report));
+        return 0;
+      }),
+    );
+}
+
+export function selfTestCommand(): Command {
+  return new Command('self-test')
+    .description(
+      "load every module, sign and verify, build a verity tree: the health check of the agent's own extension",
+    )
+    .action(
+      runner(async (opts) => {
+        const [{ selfTest }, { agentVersion }] = await Promise.all([
+          import('../../self/self-test.ts'),
+          import('../version.ts'),
+        ]);
+        const report = await selfTest(await agentVersion());
+        emit(
+          opts,
+          report,
+          () =>
+            `sysext-agent ${report.version}: self-test ok (${report.modules} modules, ${report.checks.join(', ')})`,
+        );
         return 0;
       }),
     );
