@@ -112,6 +112,8 @@ interface Options {
   cache: string;
   arches: Arch[];
   compressor: 'xz' | 'zstd';
+  /** The agent's version (default: package.json's), e.g. to build the next release in a test. */
+  agentVersion?: string;
 }
 
 export interface BuiltImage {
@@ -522,6 +524,7 @@ function options(argv: string[]): Options {
       cache: { type: 'string', default: join(PROJECT, 'build/cache') },
       arch: { type: 'string', default: Object.keys(ARCHES).join(',') },
       compressor: { type: 'string', default: 'xz' },
+      'agent-version': { type: 'string' },
     },
     strict: true,
   });
@@ -538,6 +541,7 @@ function options(argv: string[]): Options {
     cache: values.cache,
     arches: arches as Arch[],
     compressor: values.compressor,
+    ...(values['agent-version'] ? { agentVersion: values['agent-version'] } : {}),
   };
 }
 
@@ -557,7 +561,7 @@ async function clearOld(dir: string): Promise<void> {
 export async function buildSysext(opts: Options): Promise<BuiltImage[]> {
   if (!(await which('mksquashfs')))
     throw new Error('mksquashfs not found (apt-get install squashfs-tools)');
-  const version = await readVersion(join(PROJECT, 'package.json'));
+  const version = opts.agentVersion ?? (await readVersion(join(PROJECT, 'package.json')));
   const nodeVersion = await readVersion(join(PROJECT, 'node_modules/node/package.json'));
   await mkdir(opts.cache, { recursive: true });
   const work = await mkdtemp(join(tmpdir(), 'sysext-agent-build-'));

@@ -116,7 +116,10 @@ async function loopBackedBy(image: string): Promise<boolean> {
   // No loop devices at all: losetup prints nothing.
   if (!result.failed && !String(result.stdout).trim()) return false;
   if (result.failed)
-    throw new AgentError('MERGE_FAILED', `losetup failed: ${String(result.stderr).trim()}`);
+    throw new AgentError(
+      'MERGE_FAILED',
+      `losetup failed: ${String(result.stderr).trim() || result.shortMessage}`,
+    );
   let devices: LoopDevice[];
   try {
     devices = (JSON.parse(String(result.stdout)) as { loopdevices: LoopDevice[] }).loopdevices;
