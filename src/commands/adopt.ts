@@ -6,8 +6,6 @@
  * systemd already did stays proven), then the plain file is replaced by the symlink in one
  * rename. Anything else at that path is left alone, and the run says so.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { copyFile, link, lstat, mkdir } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import type { ExtensionKind, ImageEntry, ManifestPayload } from '../manifest/schema.ts';
@@ -19,19 +17,13 @@ import {
   tempPathFor,
   writeFileAtomic,
 } from '../store/atomic.ts';
+import { sha256OfFile } from '../store/images.ts';
 import { activationEntries, storeDir, storedImage } from '../store/layout.ts';
 import type { AgentState } from '../store/state.ts';
 import { verityOfFile } from '../verity/file.ts';
 import type { AgentContext } from './context.ts';
 
 export type Adoption = { name: string; adopted: string } | { name: string; leftAlone: string };
-
-async function sha256Of(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }))
-    hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 /** The manifest image (and its version) with this file's size and SHA-256, if any. */
 async function matchOf(
@@ -43,8 +35,8 @@ async function matchOf(
     e.images.filter((i) => i.size === size).map((image) => ({ version, image })),
   );
   if (sameSize.length === 0) return null;
-  const sha = await sha256Of(file);
-  return sameSize.find((c) => c.image.sha256 === sha) ?? null;
+  const { sha256 } = await sha256OfFile(file);
+  return sameSize.find((c) => c.image.sha256 === sha256) ?? null;
 }
 
 /** The same inode in the store when possible (same file system), else a durable copy. */

@@ -7,7 +7,7 @@ import type { AgentContext } from './context.ts';
 import { fetchTrustedManifest, rememberManifest } from './manifest-source.ts';
 import type { HeldBack } from '../plan/plan.ts';
 import { recordAccepted } from '../plan/state-ops.ts';
-import { planFor, selectTargets } from './selection.ts';
+import { planFor, planHostOf, selectTargets } from './selection.ts';
 
 export interface CheckReport {
   manifest: { serial: number; expires: string; url: string };
@@ -45,7 +45,12 @@ export async function runCheck(ctx: AgentContext): Promise<CheckReport> {
   } finally {
     await source.close();
   }
-  const { items, facts } = await planFor(ctx, state, manifest.payload, selectTargets(ctx, []));
+  const { items, facts } = await planFor(
+    planHostOf(ctx),
+    state,
+    manifest.payload,
+    selectTargets(ctx, []),
+  );
   if (!manifest.notModified) {
     recordAccepted(state, manifest.payload, ctx.now());
     await writeState(ctx.paths.stateFile, state);

@@ -9,10 +9,15 @@ import { plan, type PlanItem } from '../plan/plan.ts';
 import { currentVersion, quarantinedVersions } from '../plan/state-ops.ts';
 import type { AgentState } from '../store/state.ts';
 import { isValidVersion } from '../version/syntax.ts';
+import type { HostPaths } from '../config/paths.ts';
+import type { Config } from '../config/schema.ts';
+import type { SystemdPort } from '../systemd/port.ts';
 import type { AgentContext } from './context.ts';
 
 export interface Selection {
   names: string[];
+  /** The names were given on the command line (not every configured extension). */
+  named: boolean;
   /** NAME@VERSION given on the command line. */
   explicit: Map<string, string>;
 }
@@ -34,7 +39,7 @@ export function selectTargets(ctx: AgentContext, args: readonly string[]): Selec
     }
     if (!names.includes(name)) names.push(name);
   }
-  return { names: names.length > 0 ? names : configured, explicit };
+  return { names: names.length > 0 ? names : configured, named: names.length > 0, explicit };
 }
 
 export interface Planned {
@@ -42,14 +47,26 @@ export interface Planned {
   facts: HostFacts;
 }
 
+/** Where a plan is made: the host's paths, its configuration (pins) if any, its systemd. */
+export interface PlanHost {
+  paths: HostPaths;
+  config: Pick<Config, 'extensions'> | null;
+  systemd: SystemdPort;
+}
+
+export function planHostOf(ctx: AgentContext): PlanHost {
+  return { paths: ctx.paths, config: ctx.config, systemd: ctx.ports.systemd };
+}
+
 export async function planFor(
-  ctx: AgentContext,
+  where: PlanHost,
   state: AgentState,
   payload: ManifestPayload,
   selection: Selection,
   allowQuarantined = false,
 ): Promise<Planned> {
-  const facts = await readHostFacts(ctx.paths, ctx.ports.systemd);
+  const facts = await readHostFacts(where.paths, where.systemd);
+  const extensions = where.config?.extensions ?? {};
   const items = plan({
     names: selection.names,
     manifest: payload,
@@ -58,15 +75,23 @@ export async function planFor(
     allowQuarantined,
     host: facts.release,
     machineId: facts.machineId,
-    pin: (n) =>
-      Object.hasOwn(ctx.config.extensions, n) ? ctx.config.extensions[n]?.pin : undefined,
+    pin: (n) => (Object.hasOwn(extensions, n) ? extensions[n]?.pin : undefined),
     explicit: (n) => selection.explicit.get(n),
   });
   return { items, facts };
 }
 
-/** NAME@VERSION that cannot be installed: not in the manifest, or not mergeable here. */
-export function checkExplicit(items: readonly PlanItem[], selection: Selection): void {
+/**
+ * What the command line asked for and cannot be had: a named extension the manifest lacks,
+ * NAME@VERSION not in the manifest or not mergeable here.
+ */
+export function checkAsked(items: readonly PlanItem[], selection: Selection): void {
+  const missing = selection.named ? items.filter((i) => i.action === 'missing') : [];
+  if (missing.length > 0)
+    throw new AgentError(
+      'NOT_IN_MANIFEST',
+      `not in the manifest: ${missing.map((i) => i.name).join(', ')}`,
+    );
   for (const [name, version] of selection.explicit) {
     const item = items.find((i) => i.name === name);
     if (!item || item.target === version) continue;

@@ -10,13 +10,11 @@ import { listStored } from '../store/images.ts';
 import { readState, type AgentState } from '../store/state.ts';
 import { rebuildState } from '../store/rebuild.ts';
 import { AgentError } from '../errors.ts';
-import { readHostFacts } from '../host/facts.ts';
-import { decodeBase64, parseEnvelope } from '../manifest/dsse.ts';
-import { parsePayload } from '../manifest/trust.ts';
-import { plan, type HeldBack, type PlanItem } from '../plan/plan.ts';
-import { currentVersion, quarantinedVersions } from '../plan/state-ops.ts';
+import { payloadOfEnvelope } from '../manifest/trust.ts';
+import type { HeldBack, PlanItem } from '../plan/plan.ts';
 import { readManifestCache } from '../store/manifest-cache.ts';
 import type { SystemdPort } from '../systemd/port.ts';
+import { planFor, type PlanHost } from './selection.ts';
 
 export interface StatusReport {
   extensions: Record<
@@ -43,30 +41,22 @@ export interface StatusReport {
 
 /** The plan against the last accepted manifest (no network); empty without one. */
 async function lastPlan(
-  paths: HostPaths,
-  config: Config | null,
+  where: PlanHost,
   state: AgentState,
   names: string[],
-  systemd: SystemdPort,
 ): Promise<Map<string, PlanItem>> {
-  const cache = await readManifestCache(paths);
+  const cache = await readManifestCache(where.paths);
   if (!cache) return new Map();
   let payload;
   try {
-    payload = parsePayload(decodeBase64(parseEnvelope(cache.bytes).payload, 'manifest payload'));
+    payload = payloadOfEnvelope(cache.bytes);
   } catch {
     return new Map();
   }
-  const facts = await readHostFacts(paths, systemd);
-  const items = plan({
+  const { items } = await planFor(where, state, payload, {
     names,
-    manifest: payload,
-    current: (n) => currentVersion(state, n),
-    quarantined: (n) => quarantinedVersions(state, n),
-    host: facts.release,
-    machineId: facts.machineId,
-    pin: (n) =>
-      config && Object.hasOwn(config.extensions, n) ? config.extensions[n]?.pin : undefined,
+    named: false,
+    explicit: new Map(),
   });
   return new Map(items.map((i) => [i.name, i]));
 }
@@ -84,7 +74,7 @@ export async function collectStatus(
     ...Object.keys(config?.extensions ?? {}),
     ...Object.keys(state.extensions),
   ]);
-  const planned = await lastPlan(paths, config, state, [...names], systemd);
+  const planned = await lastPlan({ paths, config, systemd }, state, [...names]);
   const extensions: StatusReport['extensions'] = {};
   for (const name of [...names].sort()) {
     const ext = state.extensions[name];

@@ -4,7 +4,6 @@
  * switch; after the switch, a failed merge or health check switches every extension of the
  * transaction back (exit 3), and a failed way back is exit 4.
  */
-import { AgentError } from '../errors.ts';
 import type { RepositorySource } from '../net/source.ts';
 import { deleteStored } from '../store/images.ts';
 import { readState, writeState } from '../store/state.ts';
@@ -19,7 +18,7 @@ import { runTransaction, type TxOutcome } from '../transaction/run.ts';
 import { pruneStore } from './prune.ts';
 import { adoptPlaced } from './adopt.ts';
 import { recordAccepted } from '../plan/state-ops.ts';
-import { checkExplicit, planFor, selectTargets, type Selection } from './selection.ts';
+import { checkAsked, planFor, planHostOf, selectTargets } from './selection.ts';
 
 export interface UpdateOptions {
   names: readonly string[];
@@ -68,18 +67,6 @@ async function stageAll(
   }
 }
 
-/** Named extensions the manifest lacks, and NAME@VERSION that cannot be had, fail the run. */
-function checkNamed(items: PlanItem[], selection: Selection, asked: readonly string[]): void {
-  const missingNamed = items.filter((i) => i.action === 'missing' && asked.length > 0);
-  if (missingNamed.length > 0) {
-    throw new AgentError(
-      'NOT_IN_MANIFEST',
-      `not in the manifest: ${missingNamed.map((i) => i.name).join(', ')}`,
-    );
-  }
-  checkExplicit(items, selection);
-}
-
 export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise<UpdateReport> {
   const selection = selectTargets(ctx, opts.names);
   const state = await readState(ctx.paths.stateFile);
@@ -92,8 +79,14 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
     const leftAlone = new Map(
       adoptions.flatMap((a) => ('leftAlone' in a ? [[a.name, a.leftAlone] as const] : [])),
     );
-    const { items } = await planFor(ctx, state, manifest.payload, selection, opts.allowQuarantined);
-    checkNamed(items, selection, opts.names);
+    const { items } = await planFor(
+      planHostOf(ctx),
+      state,
+      manifest.payload,
+      selection,
+      opts.allowQuarantined,
+    );
+    checkAsked(items, selection);
     // What sits at a left-alone activation path is not ours to replace.
     const work = items.filter(
       (i) => (i.action === 'install' || i.action === 'update') && !leftAlone.has(i.name),

@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
+import { within } from '../util/within.ts';
 
 export interface OutputSink {
   /** Given to the check as stdout and stderr. */
@@ -39,12 +40,6 @@ class Ring {
 
 function closed(stream: Readable): Promise<void> {
   return new Promise((resolve) => stream.once('close', () => resolve()));
-}
-
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise, new Promise((r) => (timer = setTimeout(r, ms)))]);
-  clearTimeout(timer);
 }
 
 function inProcess(bytes: number): OutputSink {

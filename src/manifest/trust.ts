@@ -4,7 +4,7 @@
  * parsed, then freshness (expiry) and rollback (serial) checks. Pure and synchronous.
  */
 import { AgentError } from '../errors.ts';
-import { parseEnvelope, verifyEnvelope } from './dsse.ts';
+import { decodeBase64, parseEnvelope, verifyEnvelope } from './dsse.ts';
 import { payloadSchema, type ManifestPayload } from './schema.ts';
 
 export interface TrustPolicy {
@@ -38,6 +38,14 @@ export function parsePayload(bytes: Uint8Array): ManifestPayload {
     );
   }
   return parsed.data;
+}
+
+/**
+ * The payload of an envelope that was verified before (the cached copy status reads) or that
+ * the caller signs itself (publish): parsed and validated, signatures not checked.
+ */
+export function payloadOfEnvelope(bytes: Uint8Array): ManifestPayload {
+  return parsePayload(decodeBase64(parseEnvelope(bytes).payload, 'manifest payload'));
 }
 
 export function checkFreshness(payload: ManifestPayload, policy: TrustPolicy): void {

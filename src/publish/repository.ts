@@ -6,9 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
-import { decodeBase64, parseEnvelope, signEnvelope, type SigningKey } from '../manifest/dsse.ts';
+import { signEnvelope, type SigningKey } from '../manifest/dsse.ts';
 import { serializePayload, type ManifestPayload } from '../manifest/schema.ts';
-import { parsePayload } from '../manifest/trust.ts';
+import { parsePayload, payloadOfEnvelope } from '../manifest/trust.ts';
 import { writeFileAtomic } from '../store/atomic.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -22,7 +22,7 @@ export async function readRepositoryPayload(repo: string): Promise<ManifestPaylo
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  return parsePayload(decodeBase64(parseEnvelope(bytes).payload, 'manifest payload'));
+  return payloadOfEnvelope(bytes);
 }
 
 function isoSeconds(d: Date): string {

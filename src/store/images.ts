@@ -48,19 +48,21 @@ export async function listStored(paths: HostPaths, name: string): Promise<string
   return sortVersions(entries.flatMap((f) => storedVersionOf(name, f) ?? []));
 }
 
-/** True when the stored image still has the size and SHA-256 the manifest gives. */
-export async function storedImageMatches(path: string, entry: ImageEntry): Promise<boolean> {
+/** SHA-256 (hex) and size of a file, read once in 1 MiB chunks. */
+export async function sha256OfFile(path: string): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
-  try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
-  } catch {
-    return false;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
   }
-  return size === entry.size && hash.digest('hex') === entry.sha256;
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** True when the stored image still has the size and SHA-256 the manifest gives. */
+export async function storedImageMatches(path: string, entry: ImageEntry): Promise<boolean> {
+  const got = await sha256OfFile(path).catch(() => null);
+  return got !== null && got.size === entry.size && got.sha256 === entry.sha256;
 }
 
 export async function deleteStored(paths: HostPaths, name: string, version: string): Promise<void> {

@@ -34,31 +34,44 @@ async function record(env: TxEnv, journal: Journal, step: string): Promise<void>
   await env.onStep?.(step);
 }
 
+/** The same failure for each extension a step concerns. */
+function failedFor(names: readonly string[], step: string, err: unknown): Problems {
+  const what = messageOf(err);
+  return Object.fromEntries(names.map((n) => [n, `${n}: ${step} failed: ${what}`]));
+}
+
+function fail(journal: Journal, problems: Problems, health: boolean): void {
+  journal.failures = problems;
+  journal.failureCode = health ? 'HEALTH_FAILED' : 'MERGE_FAILED';
+}
+
 async function forward(env: TxEnv, journal: Journal): Promise<void> {
-  const begin: Step = { id: 'begin', action: { op: 'refresh' } };
-  for (const step of [begin, ...forwardSteps(journal)]) {
+  try {
+    // `begin` is already on disk (so a failure here goes back); only the test hook runs for it.
+    await env.onStep?.('begin');
+  } catch (err) {
+    return fail(
+      journal,
+      failedFor(
+        journal.moves.map((m) => m.name),
+        'begin',
+        err,
+      ),
+      false,
+    );
+  }
+  for (const step of forwardSteps(journal)) {
     let problems: Problems;
     try {
-      if (step === begin) {
-        // `begin` is already on disk; only the test hook runs here.
-        await env.onStep?.('begin');
-        continue;
-      }
       await record(env, journal, step.id);
       problems = await perform(env, journal, step.action);
       if (step.action.op === 'switch')
         env.log.info({ name: step.action.name, step: step.id }, 'activation switched');
     } catch (err) {
-      const what = messageOf(err);
-      problems = Object.fromEntries(
-        scopeOf(journal, step.action).map((n) => [n, `${n}: ${step.id} failed: ${what}`]),
-      );
+      problems = failedFor(scopeOf(journal, step.action), step.id, err);
     }
-    if (Object.keys(problems).length > 0) {
-      journal.failures = problems;
-      journal.failureCode = step.action.op === 'health' ? 'HEALTH_FAILED' : 'MERGE_FAILED';
-      return;
-    }
+    if (Object.keys(problems).length > 0)
+      return fail(journal, problems, step.action.op === 'health');
   }
 }
 

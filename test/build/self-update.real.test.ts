@@ -10,21 +10,13 @@ import { appendFile, copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT, runCli } from '../helpers/cli.ts';
-import { missing } from '../helpers/requirements.ts';
+import { missing, REAL_MERGE } from '../helpers/requirements.ts';
 import { buildImages, inNamespace, makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
 
 const skip =
   process.arch !== 'x64'
     ? 'the agent images are tested on x86-64 hosts'
-    : missing(
-        'root',
-        'unshare',
-        'systemd-sysext',
-        'losetup',
-        'loop-devices',
-        'mksquashfs',
-        'unsquashfs',
-      );
+    : missing(...REAL_MERGE, 'unsquashfs');
 
 const SQUASH = [
   '-noappend',

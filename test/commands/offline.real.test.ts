@@ -16,19 +16,11 @@ import {
   runBin,
   selftest,
 } from '../helpers/real-host.ts';
-import { missing } from '../helpers/requirements.ts';
+import { missing, REAL_MERGE } from '../helpers/requirements.ts';
 import { buildImages, makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
 
 // A real merge, without nginx: nothing is served.
-const skip = missing(
-  'mksquashfs',
-  'veritysetup',
-  'root',
-  'unshare',
-  'systemd-sysext',
-  'losetup',
-  'loop-devices',
-);
+const skip = missing(...REAL_MERGE);
 
 describe.skipIf(skip)(
   'update from a read-only local directory with the real systemd-sysext',

@@ -43,19 +43,21 @@ const CONDITIONS: Record<'root' | 'loop-devices', { present: () => boolean; why:
   },
 };
 
+/** A real merge in a private mount namespace, of images built here, with nothing served. */
+export const REAL_MERGE: readonly Requirement[] = [
+  'mksquashfs',
+  'veritysetup',
+  'root',
+  'unshare',
+  'systemd-sysext',
+  'losetup',
+  'loop-devices',
+];
+
 /** The groups the older API named: image tools, and everything a real merge needs. */
 const GROUPS: Record<'tools' | 'merge', readonly Requirement[]> = {
   tools: ['mksquashfs', 'veritysetup'],
-  merge: [
-    'mksquashfs',
-    'veritysetup',
-    'root',
-    'unshare',
-    'systemd-sysext',
-    'losetup',
-    'loop-devices',
-    'nginx',
-  ],
+  merge: [...REAL_MERGE, 'nginx'],
 };
 
 /** The executable `name` on PATH (as a shell or execa would find it), or undefined. */

@@ -4,21 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { plan, planExtension } from '../../src/plan/plan.ts';
 import type { PlanInput } from '../../src/plan/plan.ts';
 import type { ImageEntry, ManifestPayload } from '../../src/manifest/schema.ts';
+import { imageEntry } from '../helpers/entries.ts';
 
 function entry(name: string, version: string): ImageEntry {
-  return {
-    path: `${name}/${name}_${version}.raw`,
-    size: 4096,
-    sha256: '0'.repeat(64),
-    verity: {
-      rootHash: '1'.repeat(64),
-      salt: '',
-      uuid: '00000000-0000-0000-0000-000000000000',
-      hashAlgorithm: 'sha256',
-      dataBlockSize: 4096,
-      hashBlockSize: 4096,
-    },
-  };
+  return imageEntry(`${name}/${name}_${version}.raw`);
 }
 
 function manifest(

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { ManifestPayload } from '../../src/manifest/schema.ts';
 import { planExtension } from '../../src/plan/plan.ts';
 import { rolloutBucket } from '../../src/plan/rollout.ts';
+import { imageEntry } from '../helpers/entries.ts';
 
 /** 200 machine ids from a seeded generator (mulberry32), so a failure can be replayed. */
 function machineIds(count: number, seed = 20261126): string[] {
@@ -25,19 +26,7 @@ function machineIds(count: number, seed = 20261126): string[] {
 }
 
 function manifest(percent: number): ManifestPayload {
-  const image = {
-    path: 'hello/hello_2.0.raw',
-    size: 4096,
-    sha256: '0'.repeat(64),
-    verity: {
-      rootHash: '1'.repeat(64),
-      salt: '',
-      uuid: '00000000-0000-0000-0000-000000000000',
-      hashAlgorithm: 'sha256' as const,
-      dataBlockSize: 4096 as const,
-      hashBlockSize: 4096 as const,
-    },
-  };
+  const image = imageEntry('hello/hello_2.0.raw');
   return {
     schema: 2,
     serial: 1,

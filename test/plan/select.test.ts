@@ -9,6 +9,7 @@ import type { HostRelease } from '../../src/compat/compatible.ts';
 import type { ImageEntry, ManifestPayload, VersionEntry } from '../../src/manifest/schema.ts';
 import { planExtension, type PlanInput } from '../../src/plan/plan.ts';
 import { parseMachineId, rolloutBucket } from '../../src/plan/rollout.ts';
+import { imageEntry } from '../helpers/entries.ts';
 
 const debian12: HostRelease = {
   osRelease: { ID: 'debian', VERSION_ID: '12' },
@@ -18,20 +19,7 @@ const debian12: HostRelease = {
 const debian13: HostRelease = { ...debian12, osRelease: { ID: 'debian', VERSION_ID: '13' } };
 
 function image(version: string, release: Record<string, string>): ImageEntry {
-  return {
-    path: `hello/${Object.values(release).join('-')}/hello_${version}.raw`,
-    size: 4096,
-    sha256: '0'.repeat(64),
-    verity: {
-      rootHash: '1'.repeat(64),
-      salt: '',
-      uuid: '00000000-0000-0000-0000-000000000000',
-      hashAlgorithm: 'sha256',
-      dataBlockSize: 4096,
-      hashBlockSize: 4096,
-    },
-    release,
-  };
+  return imageEntry(`hello/${Object.values(release).join('-')}/hello_${version}.raw`, release);
 }
 
 function manifest(versions: Record<string, VersionEntry>): ManifestPayload {
