@@ -43,6 +43,10 @@ const EXIT_OF = {
   // the way back failed, or a proven run could not be recorded: the host needs attention
   ROLLBACK_FAILED: 4,
   COMMIT_FAILED: 4,
+  // `rescue` took out what it could, and the merge still fails (the cause is elsewhere), or an
+  // entry that breaks it could not be moved out
+  RESCUE_INCOMPLETE: 4,
+  RESCUE_MOVE_FAILED: 4,
   // another instance holds the lock; nothing done
   LOCKED: 75,
 } as const satisfies Record<string, 0 | 1 | 2 | 3 | 4 | 75>;

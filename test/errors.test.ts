@@ -12,7 +12,7 @@ import { PROJECT } from './helpers/cli.ts';
 const CONTRACT: Record<number, AgentErrorCode[]> = {
   2: ['USAGE', 'CONFIG'],
   3: ['MERGE_FAILED', 'HEALTH_FAILED'],
-  4: ['ROLLBACK_FAILED', 'COMMIT_FAILED'],
+  4: ['ROLLBACK_FAILED', 'COMMIT_FAILED', 'RESCUE_INCOMPLETE', 'RESCUE_MOVE_FAILED'],
   75: ['LOCKED'],
 };
 

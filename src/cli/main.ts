@@ -17,6 +17,7 @@ import {
   vacuumCommand,
 } from './commands/lifecycle.ts';
 import { publishCommand } from './commands/publish.ts';
+import { rescueCommand } from './commands/rescue.ts';
 import { rolloutCommand } from './commands/rollout.ts';
 import { serveCommand } from './commands/serve.ts';
 import { signCommand } from './commands/sign.ts';
@@ -46,6 +47,7 @@ export function buildProgram(version = 'unknown'): Command {
     removeCommand(),
     vacuumCommand(),
     recoverCommand(),
+    rescueCommand(),
     selfTestCommand(),
     keygenCommand(),
     signCommand(),

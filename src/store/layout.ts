@@ -6,6 +6,7 @@
  *   partial/NAME_VERSION.raw.part       an unfinished download, `.part.meta` what it was fetched as
  *   EXTDIR/NAME.raw (+ .roothash, .verity)  activation entries, relative symlinks into the store
  *   .BASENAME.PID.RANDOM.tmp            temp names of atomic writes, next to their target
+ *   rescued/KIND/                       entries `rescue` took out of the merge (not the agent's)
  * Everything that builds or parses one of these names does it here.
  */
 import { basename, join } from 'node:path';
@@ -46,6 +47,11 @@ export function storedImage(paths: HostPaths, name: string, version: string): St
 export function storedVersionOf(name: string, fileName: string): string | null {
   const parsed = parseImageFileName(fileName);
   return parsed && parsed.name === name ? parsed.version : null;
+}
+
+/** Where `rescue` moves an entry it does not manage that broke the merge of `kind`. */
+export function rescuedDir(paths: HostPaths, kind: ExtensionKind): string {
+  return join(paths.stateDir, 'rescued', kind);
 }
 
 export function partialPath(paths: HostPaths, name: string, version: string): string {

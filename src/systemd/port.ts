@@ -11,6 +11,29 @@ export interface MergeTarget {
   root: string | undefined;
 }
 
+/**
+ * One file shown in a trial's directory: a symlink with this text, or a bind mount of the file
+ * or directory at `source` (a path on the host as it is before the trial hides anything).
+ */
+export type TrialFile =
+  { name: string; link: string } | { name: string; source: string; directory: boolean };
+
+/**
+ * A merge tried in a throw-away private mount namespace. Without `only`, every search directory
+ * as it is (does the merge work?); with `only`, each search directory of the kind is hidden by an
+ * empty tmpfs and `only.dir` shows exactly `only.files` (does this one entry merge alone?).
+ */
+export interface TrialMerge extends MergeTarget {
+  only?: { dir: string; files: readonly TrialFile[] };
+}
+
+export interface TrialResult {
+  /** The tool exited 0: what makes systemd-sysext.service succeed. */
+  ok: boolean;
+  /** The tool's last line on stderr (its reason), or how it ended. */
+  detail: string;
+}
+
 export interface SystemdPort {
   /** Whether the tool that merges `kind` is installed (systemd-confext needs systemd >= 254). */
   hasTool(kind: ExtensionKind): Promise<boolean>;
@@ -25,6 +48,9 @@ export interface SystemdPort {
   /** systemd's version as `systemd-sysext --version` reports it ("252.39-1~deb12u2"); null when
    * the tool does not answer. The merge rules differ between releases (src/compat). */
   version(): Promise<string | null>;
+  /** `refresh` in a throw-away namespace (see TrialMerge): nothing it does is seen outside.
+   * Throws UNSUPPORTED when the namespace cannot be set up (that says nothing about the entry). */
+  trialMerge(trial: TrialMerge): Promise<TrialResult>;
 }
 
 export function toolFor(kind: ExtensionKind): string {

@@ -9,6 +9,7 @@ import { AgentError } from '../errors.ts';
 import type { ExtensionKind } from '../manifest/schema.ts';
 import { execaLazy } from '../util/exec.ts';
 import { toolFor, type MergeTarget, type SystemdPort } from './port.ts';
+import { trialMerge } from './trial.ts';
 
 /**
  * Every call is bounded, so that a wedged mount or a hung tool cannot hold the lock forever: a
@@ -146,5 +147,13 @@ async function version(): Promise<string | null> {
 }
 
 export function systemdTools(): SystemdPort {
-  return { hasTool, refresh, merged, releaseVisible, loopBackedBy, version };
+  return {
+    hasTool,
+    refresh,
+    merged,
+    releaseVisible,
+    loopBackedBy,
+    version,
+    trialMerge: (trial) => trialMerge(trial, version),
+  };
 }

@@ -3,7 +3,7 @@
  * systemd that "merges" whatever the activation symlinks point at when it is refreshed, and a
  * health runner with scripted answers. Each call can be made to fail, to lie or to throw.
  */
-import { mkdir, mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
@@ -13,10 +13,10 @@ import { AgentError } from '../../src/errors.ts';
 import type { HealthRequest, HealthResult, HealthRunner } from '../../src/health/runner.ts';
 import type { ExtensionKind } from '../../src/manifest/schema.ts';
 import { storedImage } from '../../src/store/layout.ts';
-import type { MergeTarget, SystemdPort } from '../../src/systemd/port.ts';
+import type { MergeTarget, SystemdPort, TrialMerge, TrialResult } from '../../src/systemd/port.ts';
 import type { TxEnv } from '../../src/transaction/env.ts';
 
-type Call = 'refresh' | 'merged' | 'releaseVisible' | 'loopBackedBy';
+type Call = 'refresh' | 'merged' | 'releaseVisible' | 'loopBackedBy' | 'trialMerge';
 
 /** A fault: return an error to throw it on that call (count = 1-based call number). */
 export type Fault = (count: number) => Error | undefined;
@@ -30,6 +30,52 @@ export interface FakeSystemd extends SystemdPort {
   tools: Set<ExtensionKind>;
   /** Names that `merged` leaves out although they are live (systemd skipped them). */
   skipped: Set<string>;
+  /** Every trial merge asked for, in order. */
+  readonly trials: TrialMerge[];
+  /** Why a full trial fails whatever the agent's directories hold (an entry in /etc/extensions). */
+  brokenElsewhere: string | null;
+  /** Why every trial fails, even of nothing (a host where trial merges do not work). */
+  brokenAlways: string | null;
+}
+
+/**
+ * The fake's rule for a trial: an image merges when its bytes are those `tempHost().store`
+ * writes ("image NAME VERSION"); a directory always does. Anything else is "random bytes".
+ */
+async function mergesAlone(path: string): Promise<string | null> {
+  const info = await stat(path).catch(() => null);
+  if (info === null || info.isDirectory()) return null;
+  const bytes = await readFile(path, 'utf8');
+  return bytes.startsWith('image ')
+    ? null
+    : `Failed to read metadata for image ${path}: Package not installed`;
+}
+
+async function trialOf(fake: FakeSystemd, paths: HostPaths, t: TrialMerge): Promise<TrialResult> {
+  if (fake.brokenAlways) return { ok: false, detail: fake.brokenAlways };
+  const shown = t.only
+    ? t.only.files
+        .filter((f) => f.name.endsWith('.raw') || ('directory' in f && f.directory))
+        .map((f) => ('link' in f ? resolve(t.only?.dir ?? '/', f.link) : f.source))
+    : [...(await linksOrFiles(t.kind === 'sysext' ? paths.sysextDir : paths.confextDir))];
+  for (const path of shown) {
+    const why = await mergesAlone(path);
+    if (why) return { ok: false, detail: `${why} (exit 1)` };
+  }
+  if (!t.only && fake.brokenElsewhere) return { ok: false, detail: fake.brokenElsewhere };
+  return { ok: true, detail: '' };
+}
+
+/** What systemd would take from `dir`: NAME.raw (followed) and directories. */
+async function linksOrFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+    if (entry.startsWith('.')) continue;
+    const info = await stat(join(dir, entry)).catch(() => null);
+    if (info?.isDirectory() || (entry.endsWith('.raw') && info?.isFile()))
+      found.push(join(dir, entry));
+  }
+  return found;
 }
 
 async function linksIn(dir: string): Promise<Map<string, string>> {
@@ -43,13 +89,22 @@ async function linksIn(dir: string): Promise<Map<string, string>> {
 }
 
 export function fakeSystemd(paths: HostPaths): FakeSystemd {
-  const calls: Record<Call, number> = { refresh: 0, merged: 0, releaseVisible: 0, loopBackedBy: 0 };
+  const calls: Record<Call, number> = {
+    refresh: 0,
+    merged: 0,
+    releaseVisible: 0,
+    loopBackedBy: 0,
+    trialMerge: 0,
+  };
   const fake: FakeSystemd = {
     live: new Map(),
     calls,
     faults: {},
     tools: new Set(['sysext', 'confext']),
     skipped: new Set(),
+    trials: [],
+    brokenElsewhere: null,
+    brokenAlways: null,
     hasTool: async (kind) => fake.tools.has(kind),
     refresh: async (target: MergeTarget) => {
       fault('refresh');
@@ -74,6 +129,11 @@ export function fakeSystemd(paths: HostPaths): FakeSystemd {
     loopBackedBy: async (image: string) => {
       fault('loopBackedBy');
       return [...fake.live.values()].includes(image);
+    },
+    trialMerge: async (trial: TrialMerge) => {
+      fault('trialMerge');
+      fake.trials.push(trial);
+      return trialOf(fake, paths, trial);
     },
   };
   function fault(call: Call): void {
