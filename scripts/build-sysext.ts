@@ -46,6 +46,7 @@ import { basename, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { bootFileTexts } from '../src/self/boot-hooks.ts';
 
 const PROJECT = fileURLToPath(new URL('..', import.meta.url));
 const MiB = 1024 * 1024;
@@ -159,7 +160,11 @@ async function bundleAgent(outfile: string, version: string): Promise<void> {
     // No code splitting: every dynamic import() of a local module lands in this one file, so a
     // refresh in the middle of a run can never mix modules of two agent versions.
     splitting: false,
-    define: { SYSEXT_AGENT_VERSION: JSON.stringify(version) },
+    // The boot-time hooks the agent places on a host (src/self/boot-hooks.ts) travel inside it.
+    define: {
+      SYSEXT_AGENT_VERSION: JSON.stringify(version),
+      SYSEXT_AGENT_BOOT_FILES: JSON.stringify(await bootFileTexts()),
+    },
     // Not minified: stack traces from the field stay readable; the image is far below 2 MiB.
     minify: false,
     legalComments: 'inline',

@@ -19,6 +19,9 @@ import { pruneStore } from './prune.ts';
 import { adoptPlaced } from './adopt.ts';
 import { recordAccepted } from '../plan/state-ops.ts';
 import { checkAsked, planFor, planHostOf, selectTargets } from './selection.ts';
+import { installBootHooks } from '../self/boot-hooks.ts';
+import { OWN_EXTENSIONS } from '../self/own.ts';
+import { AgentError } from '../errors.ts';
 
 export interface UpdateOptions {
   names: readonly string[];
@@ -76,6 +79,7 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
     const summary = { serial: manifest.payload.serial, expires: manifest.payload.expires };
     const adoptions = await adoptPlaced(ctx, state, manifest.payload, selection.names);
     if (adoptions.some((a) => 'adopted' in a)) await writeState(ctx.paths.stateFile, state);
+    await ensureBootHooks(ctx);
     const leftAlone = new Map(
       adoptions.flatMap((a) => ('leftAlone' in a ? [[a.name, a.leftAlone] as const] : [])),
     );
@@ -120,6 +124,21 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
     return { ...buildReport(ctx, items, outcome, leftAlone), manifest: summary };
   } finally {
     await source.close();
+  }
+}
+
+/**
+ * While the agent's own extensions are configured, the host needs its boot-time recovery and
+ * rescue outside any extension (src/self/boot-hooks.ts). A failure to place them is a warning:
+ * the update itself is unaffected.
+ */
+async function ensureBootHooks(ctx: AgentContext): Promise<void> {
+  if (!OWN_EXTENSIONS.some((n) => Object.hasOwn(ctx.config.extensions, n))) return;
+  try {
+    await installBootHooks(ctx.paths, ctx.log);
+  } catch (err) {
+    if (!(err instanceof AgentError)) throw err;
+    ctx.log.warn(err.message);
   }
 }
 

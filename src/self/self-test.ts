@@ -15,6 +15,7 @@ const MODULES = [
   () => import('../commands/status.ts'),
   () => import('../commands/vacuum.ts'),
   () => import('../transaction/recover.ts'),
+  () => import('../commands/rescue.ts'),
   () => import('../publish/publish.ts'),
   () => import('../serve/server.ts'),
   () => import('../net/http.ts'),

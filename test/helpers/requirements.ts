@@ -25,6 +25,7 @@ export const TOOLS = {
   unshare: 'util-linux',
   losetup: 'mount',
   debootstrap: 'debootstrap',
+  'systemd-nspawn': 'systemd-container',
   time: 'time',
 } as const;
 

@@ -82,7 +82,10 @@ export interface ShellResult {
 
 /** Runs `script` in a private mount namespace with the sandbox's var-lib bound over /var/lib. */
 export async function inNamespace(sb: Sandbox, script: string): Promise<ShellResult> {
-  const setup = `mount --make-rshared / && mount --bind /run /run && mount --bind '${sb.varLib}' /var/lib || exit 99`;
+  // The host's /etc/systemd/system is never written: the agent places its boot-time hooks there
+  // when its own extensions are configured (src/self/boot-hooks.ts).
+  const units = `${sb.dir}/etc-systemd-system`;
+  const setup = `mount --make-rshared / && mount --bind /run /run && mount --bind '${sb.varLib}' /var/lib && mkdir -p '${units}' && mount --bind '${units}' /etc/systemd/system || exit 99`;
   const result = await execa(
     'unshare',
     ['-m', '--propagation', 'private', 'sh', '-c', `${setup}\n${script}`],

@@ -59,6 +59,38 @@ describe.skipIf(missing('systemd-analyze'))('systemd units', () => {
     expect(text).toMatch(/^ExecStart=\/usr\/bin\/sysext-agent .*recover$/m);
   });
 
+  it('the boot-time hooks written for an agent that is itself an extension pass verify too', async () => {
+    const boot = await mkdtemp(join(tmpdir(), 'sysext-agent-units-boot-'));
+    try {
+      const source = join(UNITS, 'boot');
+      const services = (await readdir(source)).filter((f) => f.endsWith('.service'));
+      expect(services.sort()).toEqual([
+        'sysext-agent-boot-recover.service',
+        'sysext-agent-rescue.service',
+      ]);
+      for (const unit of services) {
+        const text = await readFile(join(source, unit), 'utf8');
+        // They run /bin/sh with the launcher, which verify does not need to find.
+        expect(text).toMatch(
+          /^ExecStart=\/bin\/sh \/var\/lib\/sysext-agent\/boot\/run-stored\.sh /m,
+        );
+        await writeFile(join(boot, unit), text);
+      }
+      const r = await verify(boot);
+      expect(r.stderr).toBe('');
+      expect(r.exitCode).toBe(0);
+      const recover = await readFile(join(source, 'sysext-agent-boot-recover.service'), 'utf8');
+      expect(/^Before=(.*)$/m.exec(recover)?.[1]?.split(/\s+/)).toEqual(
+        expect.arrayContaining(['systemd-sysext.service', 'systemd-confext.service']),
+      );
+      expect(await readFile(join(source, 'sysext-agent-rescue.conf'), 'utf8')).toMatch(
+        /^OnFailure=sysext-agent-rescue\.service$/m,
+      );
+    } finally {
+      await rm(boot, { recursive: true, force: true });
+    }
+  });
+
   it('a broken unit is caught (the check can fail)', async () => {
     const broken = await mkdtemp(join(tmpdir(), 'sysext-agent-units-broken-'));
     try {
