@@ -31,6 +31,7 @@ export default tseslint.config(
       'src/verity/superblock.ts',
       'src/transaction/steps.ts',
       'src/systemd/proof.ts',
+      'src/metrics/format.ts',
       'src/systemd/search-path.ts',
       'src/systemd/trial-script.ts',
       'src/rescue/plan.ts',

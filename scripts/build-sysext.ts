@@ -306,6 +306,14 @@ async function agentTree(tree: string, version: string): Promise<void> {
     0o755,
   );
   await installUnits(join(lib, 'systemd/system'));
+  // sysext-agent(8), from docs/sysext-agent.8.md (scripts/man.ts); the units' Documentation=.
+  const { renderManPage } = await import('./man.ts');
+  await mkdir(join(tree, 'usr/share/man/man8'), { recursive: true });
+  await writeFileMode(
+    join(tree, 'usr/share/man/man8/sysext-agent.8'),
+    await renderManPage(version),
+    0o644,
+  );
   await writeFileMode(
     join(lib, 'extension-release.d/extension-release.sysext-agent'),
     releaseFile('sysext-agent', version, ['EXTENSION_RELOAD_MANAGER=1'], RELOAD_COMMENT),

@@ -36,6 +36,9 @@ const EXIT_OF = {
   NO_PREVIOUS: 1,
   NOT_INSTALLED: 1,
   IO: 1,
+  // the agent may not write (or read) a path it needs: not root, a read-only file system, a
+  // sandbox; raised before anything changed (the lock comes first)
+  PERMISSION: 1,
   // a new version failed to merge or its health check, and every extension of the run was
   // switched back to its previous version, proven merged
   MERGE_FAILED: 3,

@@ -18,7 +18,7 @@ export function runner(
   return async (...params: unknown[]) => {
     const cmd = params[params.length - 1] as Command;
     const opts = cmd.optsWithGlobals<CommandOptions>();
-    const log = await createLogger(opts.logLevel);
+    const log = await createLogger({ level: opts.logLevel, format: opts.logFormat });
     outcome.exitCode = await fn(opts, log, cmd.args);
   };
 }

@@ -1,9 +1,9 @@
 /** Global options, logging and output: what every command gets from the command line. */
 import type { Logger } from 'pino';
 import { hostPaths, type HostPaths } from '../config/paths.ts';
-import { AgentError } from '../errors.ts';
 import type { AgentContext } from '../commands/context.ts';
 import { defaultPorts } from '../commands/ports.ts';
+import type { OpenSource } from '../net/source.ts';
 import { progressFactory } from './progress.ts';
 
 export interface GlobalOptions {
@@ -11,20 +11,14 @@ export interface GlobalOptions {
   config?: string;
   json?: boolean;
   logLevel?: string;
+  /** auto (journal or human, ./log/create.ts), human, journal or json. */
+  logFormat?: string;
   refresh?: boolean;
-  wait?: boolean;
+  /** `--wait[=DURATION]` in milliseconds (./host.ts parseWaitOption); true: the default bound. */
+  wait?: boolean | number;
 }
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
-export async function createLogger(level = 'info'): Promise<Logger> {
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new AgentError('USAGE', `--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  }
-  // Synchronous writes to stderr: the process may exit right after the last line.
-  const { pino } = await import('pino');
-  return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
-}
+export { createLogger, LOG_FORMATS, LOG_LEVELS } from './log/create.ts';
 
 export function pathsFor(opts: GlobalOptions): Readonly<HostPaths> {
   return hostPaths(opts.root ?? '/');
@@ -38,6 +32,9 @@ export async function buildContext(opts: GlobalOptions, log: Logger): Promise<Ag
   // With --root the agent prepares an image offline: refresh only when asked (PRODUCT.md section 2).
   const refresh = config.refresh && (opts.root === undefined || opts.refresh === true);
   const progress = await progressFactory(opts);
+  const ports = defaultPorts();
+  // The repository source logs retries, redirects, resumes and mirror fallbacks to this run's log.
+  const openSource: OpenSource = (network, l) => ports.openSource(network, l ?? log);
   return Object.freeze({
     paths,
     config,
@@ -45,7 +42,7 @@ export async function buildContext(opts: GlobalOptions, log: Logger): Promise<Ag
     refresh,
     rootOption: opts.root === undefined ? undefined : paths.root,
     now: () => new Date(),
-    ports: defaultPorts(),
+    ports: { ...ports, openSource },
     ...(progress ? { progress } : {}),
   });
 }

@@ -5,7 +5,8 @@
 import { readState, writeState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
 import { fetchTrustedManifest, rememberManifest } from './manifest-source.ts';
-import type { HeldBack } from '../plan/plan.ts';
+import type { Action, HeldBack } from '../plan/plan.ts';
+import { heldBackLine } from './held-back-text.ts';
 import { recordAccepted } from '../plan/state-ops.ts';
 import { planFor, planHostOf, selectTargets } from './selection.ts';
 
@@ -25,9 +26,14 @@ export interface CheckReport {
     {
       kind: string | null;
       current: string | null;
+      /** The newest version this host would take: compatible, in its rollout, not quarantined, the pin. */
       available: string | null;
-      action: string;
-      /** Versions newer than `available` that this host does not take, and why. */
+      /** The newest version published, whether this host takes it or not. */
+      newest: string | null;
+      action: Action;
+      /** What the action means when it is not obvious (keep-current: why the current one stays). */
+      note: string | null;
+      /** Versions newer than `available` this host does not take, and why (quarantine: reason, date). */
       heldBack: HeldBack[];
       skippedQuarantined: string[];
       /** Why the current version can no longer be merged here (after an OS update). */
@@ -62,7 +68,9 @@ export async function runCheck(ctx: AgentContext): Promise<CheckReport> {
       kind: i.kind,
       current: i.current,
       available: i.target,
+      newest: i.newest,
       action: i.action,
+      note: i.note,
       heldBack: i.heldBack,
       skippedQuarantined: i.skippedQuarantined,
       currentIncompatible: i.currentIncompatible,
@@ -84,4 +92,32 @@ export async function runCheck(ctx: AgentContext): Promise<CheckReport> {
     },
     extensions,
   };
+}
+
+function availableText(e: CheckReport['extensions'][string]): string {
+  const notes: string[] = [];
+  if (e.action === 'keep-current') notes.push('older than current');
+  if (e.newest !== null && e.newest !== e.available) {
+    const held = e.heldBack.some((h) => h.version === e.newest);
+    notes.push(`newest published ${e.newest}${held ? ' is held back' : ''}`);
+  }
+  return `${e.available ?? '-'}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
+}
+
+export function formatCheck(report: CheckReport): string {
+  const { manifest, host } = report;
+  return [
+    `manifest serial ${manifest.serial} from ${manifest.url}, expires ${manifest.expires}`,
+    host.systemd === null
+      ? `host: ${host.osRelease}; compatibility is not checked`
+      : `host: ID=${host.id ?? '-'} VERSION_ID=${host.versionId ?? '-'} ARCHITECTURE=${host.architecture}, systemd ${host.systemd}`,
+    ...Object.entries(report.extensions).flatMap(([n, e]) => [
+      `${n}: current ${e.current ?? '-'}, available ${availableText(e)}, action ${e.action}`,
+      ...(e.note ? [`  ${e.note}`] : []),
+      ...(e.currentIncompatible
+        ? [`  current ${e.current} no longer fits this host: ${e.currentIncompatible}`]
+        : []),
+      ...e.heldBack.map((h) => heldBackLine(n, h, e.current)),
+    ]),
+  ].join('\n');
 }

@@ -3,10 +3,8 @@
  * passes every trust check. A mirror that is down or serves a bad manifest is skipped. The copy
  * is fetched conditionally on the cached one (304 = the same bytes, verified again).
  */
-import { existsSync } from 'node:fs';
-import { underRoot } from '../config/paths.ts';
 import { AgentError } from '../errors.ts';
-import { loadTrustedKeys } from '../config/truststore.ts';
+import { loadTrustStore } from '../config/truststore.ts';
 import { verifyManifest, type TrustedManifest } from '../manifest/trust.ts';
 import type { Validators } from '../net/document.ts';
 import type { RepositorySource } from '../net/source.ts';
@@ -26,27 +24,23 @@ export interface FetchedManifest extends TrustedManifest {
   validators: Validators;
 }
 
-/** A configured key path is a host path, so it lives under --root; fall back to it as given. */
-function trustedKeysPath(ctx: AgentContext): string {
-  const inRoot = underRoot(ctx.paths, ctx.config.trustedKeys);
-  return existsSync(inRoot) || ctx.paths.root === '/' ? inRoot : ctx.config.trustedKeys;
-}
-
 export async function fetchTrustedManifest(
   ctx: AgentContext,
   source: RepositorySource,
   state: AgentState,
 ): Promise<FetchedManifest> {
-  const trustedKeys = await loadTrustedKeys(trustedKeysPath(ctx));
+  const store = await loadTrustStore(ctx.paths, ctx.config.trustedKeys, ctx.log);
   const policy = {
-    trustedKeys,
+    trustedKeys: store.keys,
+    trustSource: [store.source, ...store.ignored].join('; '),
     threshold: ctx.config.threshold,
     lastSerial: state.manifest?.serial ?? null,
     now: ctx.now(),
   };
   const cache = await readManifestCache(ctx.paths);
   const failures: AgentError[] = [];
-  for (const baseUrl of ctx.config.repositories) {
+  const repositories = ctx.config.repositories;
+  for (const [index, baseUrl] of repositories.entries()) {
     const url = new URL('manifest.json', baseUrl).href;
     const cached = cache?.url === url ? cache : null;
     try {
@@ -68,8 +62,14 @@ export async function fetchTrustedManifest(
     } catch (err) {
       const error =
         err instanceof AgentError ? err : new AgentError('NETWORK', String(err), { cause: err });
-      ctx.log.warn({ url, code: error.code, err: error.message }, 'mirror failed');
-      failures.push(new AgentError(error.code, `${url}: ${error.message}`, { cause: error }));
+      // The network layer's messages already name the URL ("GET URL: ..."): never twice.
+      const text = error.message.includes(url) ? error.message : `${url}: ${error.message}`;
+      // Logged only when another mirror follows: the last failure is the command's own error,
+      // reported once.
+      const next = repositories[index + 1];
+      if (next !== undefined)
+        ctx.log.warn({ code: error.code }, `${text}; trying the next repository ${next}`);
+      failures.push(new AgentError(error.code, text, { cause: error }));
     }
   }
   const first = failures[0];

@@ -1,17 +1,19 @@
 /**
  * `remove NAME...`: the end of the lifecycle. Deactivate, refresh, confirm the extension is gone
  * from the merge (one journaled transaction), then delete its stored versions, partial
- * downloads and state.
+ * downloads and state. A configured extension that is not installed is already gone (exit 0,
+ * a note); a name neither configured nor installed is a usage error (docs/messages.md).
  */
 import { AgentError } from '../errors.ts';
 import { isOwnExtension } from '../self/own.ts';
 import { activeVersion } from '../store/activation.ts';
 import { readState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
+import { unknownExtension } from './selection.ts';
 import type { Move } from '../transaction/journal.ts';
 import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
 import { txEnvFromContext } from '../transaction/env.ts';
-import { runTransaction } from '../transaction/run.ts';
+import { runTransaction, type TxOutcome } from '../transaction/run.ts';
 
 export interface RemoveReport {
   exitCode: number;
@@ -31,18 +33,28 @@ export async function runRemove(
       `${own.join(', ')} ${own.length > 1 ? 'are' : 'is'} the agent's own extension: without it this host has no agent to update or recover its extensions; add --force if that is what you want`,
     );
   const state = await readState(ctx.paths.stateFile);
+  const configured = Object.keys(ctx.config.extensions);
   const moves: Move[] = [];
+  const gone: string[] = [];
   for (const name of new Set(names)) {
     const ext = state.extensions[name];
-    if (!ext) throw new AgentError('NOT_INSTALLED', `${name} is not installed`);
-    const active = (await activeVersion(ctx.paths, ext.kind, name)) ?? ext.current;
-    moves.push({ name, kind: ext.kind, from: active, to: null });
+    if (ext) {
+      const active = (await activeVersion(ctx.paths, ext.kind, name)) ?? ext.current;
+      moves.push({ name, kind: ext.kind, from: active, to: null });
+    } else if (configured.includes(name)) gone.push(name);
+    else throw unknownExtension(name, configured, Object.keys(state.extensions));
   }
-  const outcome = await runTransaction(txEnvFromContext(ctx), state, 'remove', moves);
-  const warnings = moves
-    .filter((m) => m.name in ctx.config.extensions)
+  // Already gone is what remove is for: a note and exit 0 (a retried remove, a script that
+  // removes before it reconfigures), not an error. An empty transaction would refresh for
+  // nothing, so there is none.
+  const outcome =
+    moves.length > 0
+      ? await runTransaction(txEnvFromContext(ctx), state, 'remove', moves)
+      : ({ ok: true, failures: {} } satisfies TxOutcome);
+  const warnings = [...moves.map((m) => m.name), ...gone]
+    .filter((name) => name in ctx.config.extensions)
     .map(
-      (m) => `${m.name} is still listed in the configuration: the next update installs it again`,
+      (name) => `${name} is still listed in the configuration: the next update installs it again`,
     );
   const extensions: Record<string, ExtensionReport> = {};
   for (const m of moves) {
@@ -51,5 +63,14 @@ export async function runRemove(
       ? { ...base, result: 'removed' }
       : { ...base, ...failedResult(outcome, m.name) };
   }
+  for (const name of gone)
+    extensions[name] = {
+      kind: null,
+      from: null,
+      to: null,
+      action: 'remove',
+      result: 'skipped',
+      message: 'not installed: nothing to remove',
+    };
   return { exitCode: exitCodeOf(outcome), extensions, warnings };
 }

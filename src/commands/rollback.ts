@@ -8,6 +8,7 @@ import { AgentError } from '../errors.ts';
 import { storedImage } from '../store/layout.ts';
 import { readState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
+import { unknownExtension } from './selection.ts';
 import type { Move } from '../transaction/journal.ts';
 import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
 import { txEnvFromContext } from '../transaction/env.ts';
@@ -24,6 +25,11 @@ export async function runRollback(
   names: readonly string[],
 ): Promise<RollbackReport> {
   const state = await readState(ctx.paths.stateFile);
+  const configured = Object.keys(ctx.config.extensions);
+  for (const name of names) {
+    if (!configured.includes(name) && !state.extensions[name])
+      throw unknownExtension(name, configured, Object.keys(state.extensions));
+  }
   const candidates =
     names.length > 0
       ? [...new Set(names)]
@@ -33,7 +39,8 @@ export async function runRollback(
   }
   const moves: Move[] = candidates.map((name) => {
     const ext = state.extensions[name];
-    if (!ext?.current) throw new AgentError('NOT_INSTALLED', `${name} is not installed`);
+    if (!ext?.current)
+      throw new AgentError('NOT_INSTALLED', `${name} is not installed: nothing to roll back`);
     if (!ext.previous)
       throw new AgentError(
         'NO_PREVIOUS',

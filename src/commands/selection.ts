@@ -6,8 +6,9 @@ import { AgentError } from '../errors.ts';
 import { readHostFacts, type HostFacts } from '../host/facts.ts';
 import type { ManifestPayload } from '../manifest/schema.ts';
 import { plan, type PlanItem } from '../plan/plan.ts';
-import { currentVersion, quarantinedVersions } from '../plan/state-ops.ts';
+import { currentVersion, quarantineOf } from '../plan/state-ops.ts';
 import type { AgentState } from '../store/state.ts';
+import { didYouMean } from '../util/suggest.ts';
 import { isValidVersion } from '../version/syntax.ts';
 import type { HostPaths } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
@@ -22,6 +23,24 @@ export interface Selection {
   explicit: Map<string, string>;
 }
 
+/**
+ * A name the agent knows nothing about: not configured here and (for the commands that act on
+ * what is installed) not in its state either. The same code and exit (2, usage) for every
+ * command, since it is a mistake on the command line, whatever the command.
+ */
+export function unknownExtension(
+  name: string,
+  configured: readonly string[],
+  installed?: readonly string[],
+): AgentError {
+  const known = [...new Set([...configured, ...(installed ?? [])])].sort();
+  const where = installed === undefined ? 'not configured' : 'neither configured nor installed';
+  return new AgentError(
+    'USAGE',
+    `extension "${name}" is ${where} on this host${didYouMean(name, known)} (known: ${known.join(', ') || 'none'})`,
+  );
+}
+
 export function selectTargets(ctx: AgentContext, args: readonly string[]): Selection {
   const configured = Object.keys(ctx.config.extensions);
   const explicit = new Map<string, string>();
@@ -29,8 +48,7 @@ export function selectTargets(ctx: AgentContext, args: readonly string[]): Selec
   for (const arg of args) {
     const at = arg.indexOf('@');
     const name = at < 0 ? arg : arg.slice(0, at);
-    if (!configured.includes(name))
-      throw new AgentError('USAGE', `extension "${name}" is not configured on this host`);
+    if (!configured.includes(name)) throw unknownExtension(name, configured);
     if (at >= 0) {
       const version = arg.slice(at + 1);
       if (!isValidVersion(version))
@@ -71,7 +89,7 @@ export async function planFor(
     names: selection.names,
     manifest: payload,
     current: (n) => currentVersion(state, n),
-    quarantined: (n) => quarantinedVersions(state, n),
+    quarantined: (n) => quarantineOf(state, n),
     allowQuarantined,
     host: facts.release,
     machineId: facts.machineId,

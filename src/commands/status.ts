@@ -15,6 +15,7 @@ import type { HeldBack, PlanItem } from '../plan/plan.ts';
 import { readManifestCache } from '../store/manifest-cache.ts';
 import type { SystemdPort } from '../systemd/port.ts';
 import { planFor, type PlanHost } from './selection.ts';
+import { heldBackLine, quarantineLine } from './held-back-text.ts';
 
 export interface StatusReport {
   extensions: Record<
@@ -34,6 +35,8 @@ export interface StatusReport {
       heldBack: HeldBack[];
       /** Why the current version no longer fits this host, or null. */
       currentIncompatible: string | null;
+      /** keep-current: why the current version stays though the newest offered is older. */
+      note: string | null;
     }
   >;
   manifest: { serial: number | null; expires: string | null; acceptedAt: string | null };
@@ -92,6 +95,7 @@ export async function collectStatus(
       lastResult: ext?.lastResult ?? null,
       heldBack: item?.heldBack ?? [],
       currentIncompatible: item?.currentIncompatible ?? null,
+      note: item?.note ?? null,
     };
   }
   return {
@@ -112,10 +116,15 @@ export function formatStatus(report: StatusReport): string {
     lines.push(
       `${name} (${e.kind ?? 'not installed'}): current ${e.current ?? '-'}, previous ${e.previous ?? '-'}, installed [${e.installed.join(', ')}]`,
     );
-    for (const q of e.quarantine) lines.push(`  quarantined ${q.version}: ${q.reason}`);
+    if (e.note) lines.push(`  ${e.note}`);
+    for (const q of e.quarantine) lines.push(quarantineLine(name, q, e.current));
+    for (const [v, count] of Object.entries(e.interrupted))
+      lines.push(`  ${v} was interrupted ${count} time(s) while being merged or health-checked`);
     if (e.currentIncompatible)
       lines.push(`  current ${e.current} no longer fits this host: ${e.currentIncompatible}`);
-    for (const h of e.heldBack) lines.push(`  held back ${h.version}: ${h.reason}`);
+    // Quarantined versions are listed above, with their reason and date.
+    for (const h of e.heldBack.filter((x) => x.cause !== 'quarantined'))
+      lines.push(heldBackLine(name, h, e.current));
     if (e.lastResult)
       lines.push(
         `  last ${e.lastResult.action} ${e.lastResult.ok ? 'ok' : 'FAILED'} at ${e.lastResult.at}${e.lastResult.message ? `: ${e.lastResult.message}` : ''}`,

@@ -42,7 +42,8 @@ function reportFor(
   return {
     kind: item.kind,
     from: item.current,
-    to: item.target,
+    // keep-current: nothing changes, the current version stays (not a downgrade to the target).
+    to: item.action === 'keep-current' ? item.current : item.target,
     action: item.action,
     result,
     ...(message ? { message } : {}),
@@ -155,8 +156,9 @@ function buildReport(
     if (alone !== undefined) extensions[item.name] = reportFor(item, 'skipped', alone);
     else if (item.action === 'missing')
       extensions[item.name] = reportFor(item, 'skipped', 'not in the manifest');
-    else if (item.action === 'none' || item.action === 'newer-installed')
-      extensions[item.name] = base;
+    else if (item.action === 'none') extensions[item.name] = base;
+    else if (item.action === 'keep-current')
+      extensions[item.name] = reportFor(item, 'up-to-date', item.note ?? undefined);
     else if (!outcome.ok) extensions[item.name] = { ...base, ...failedResult(outcome, item.name) };
     else if (!ctx.refresh)
       extensions[item.name] = reportFor(item, 'staged', 'switched; merged at the next refresh');

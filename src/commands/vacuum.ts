@@ -1,5 +1,6 @@
 /**
- * `vacuum`: delete stored versions beyond `keep` (never current or previous), and partial
+ * `vacuum`: delete stored versions that are quarantined and were never current (they never
+ * worked here), then those beyond `keep` (never current or previous), and partial
  * downloads that can no longer be wanted: of extensions not configured or not newer than what
  * is current. Partial downloads of newer versions stay, to be resumed.
  */
@@ -10,18 +11,34 @@ import { readState } from '../store/state.ts';
 import { compareVersions } from '../version/compare.ts';
 import { parsePartialFileName } from '../store/layout.ts';
 import type { AgentContext } from './context.ts';
-import { versionsBeyondKeep } from '../plan/retention.ts';
+import { quarantinedNeverActivated, versionsBeyondKeep } from '../plan/retention.ts';
 
 export interface VacuumReport {
+  /** Beyond `keep`. */
   deleted: { name: string; version: string }[];
+  /** Quarantined and never current: why each was quarantined. */
+  quarantinedDeleted: { name: string; version: string; reason: string }[];
   partialsDeleted: string[];
 }
 
 export async function runVacuum(ctx: AgentContext): Promise<VacuumReport> {
   const state = await readState(ctx.paths.stateFile);
   const deleted: VacuumReport['deleted'] = [];
+  const quarantinedDeleted: VacuumReport['quarantinedDeleted'] = [];
   for (const name of await readdir(ctx.paths.imagesDir).catch(() => [] as string[])) {
     const ext = state.extensions[name];
+    const quarantine = ext?.quarantined ?? [];
+    const never = quarantinedNeverActivated(
+      await listStored(ctx.paths, name),
+      ext?.current ?? null,
+      ext?.previous ?? null,
+      quarantine,
+    );
+    for (const version of never) {
+      await deleteStored(ctx.paths, name, version);
+      const reason = quarantine.find((q) => q.version === version)?.reason ?? '';
+      quarantinedDeleted.push({ name, version, reason });
+    }
     const doomed = versionsBeyondKeep(
       await listStored(ctx.paths, name),
       ext?.current ?? null,
@@ -46,5 +63,16 @@ export async function runVacuum(ctx: AgentContext): Promise<VacuumReport> {
       partialsDeleted.push(file);
     }
   }
-  return { deleted, partialsDeleted };
+  return { deleted, quarantinedDeleted, partialsDeleted };
+}
+
+export function formatVacuum(report: VacuumReport): string {
+  const lines = [
+    ...report.quarantinedDeleted.map(
+      (d) => `deleted ${d.name} ${d.version} (quarantined, never current: ${d.reason})`,
+    ),
+    ...report.deleted.map((d) => `deleted ${d.name} ${d.version} (beyond keep)`),
+    ...report.partialsDeleted.map((p) => `deleted partial download ${p}`),
+  ];
+  return lines.length > 0 ? lines.join('\n') : 'nothing to delete';
 }

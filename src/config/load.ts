@@ -1,6 +1,7 @@
 /** Reads and validates the configuration once, into a deeply frozen object. */
 import { readFile } from 'node:fs/promises';
 import { AgentError } from '../errors.ts';
+import { describeIssues } from './issues.ts';
 import { configSchema, type Config } from './schema.ts';
 
 function deepFreeze<T>(value: T): T {
@@ -22,9 +23,7 @@ export function parseConfig(text: string, source: string): Readonly<Config> {
   }
   const parsed = configSchema.safeParse(doc);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.join('.') || '(top level)';
-    throw new AgentError('CONFIG', `${source}: field "${field}": ${issue?.message ?? 'invalid'}`);
+    throw new AgentError('CONFIG', `${source}: ${describeIssues(doc, parsed.error.issues)}`);
   }
   return deepFreeze(parsed.data);
 }
@@ -34,8 +33,13 @@ export async function loadConfig(file: string): Promise<Readonly<Config>> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
+    const errno = (err as NodeJS.ErrnoException).code;
     const reason =
-      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+      errno === 'ENOENT'
+        ? 'file not found (write one with at least "repositories" and "extensions", or give --config FILE)'
+        : errno === 'EACCES' || errno === 'EPERM'
+          ? 'permission denied (run it as root, or give --config FILE you can read)'
+          : (err as Error).message;
     throw new AgentError('CONFIG', `configuration ${file}: ${reason}`, { cause: err });
   }
   return parseConfig(text, file);

@@ -61,6 +61,11 @@ export const configSchema = z.strictObject({
   keep: z.number().int().min(2).default(CONFIG_DEFAULTS.keep),
   veritySidecars: z.boolean().default(CONFIG_DEFAULTS.veritySidecars),
   refresh: z.boolean().default(CONFIG_DEFAULTS.refresh),
+  /** Prometheus textfile written after every run (src/metrics); under --root when given. */
+  metrics: z
+    .string()
+    .refine((p) => p.startsWith('/') && !p.endsWith('/'), 'must be an absolute file path')
+    .optional(),
   network: z
     .strictObject({
       connectTimeoutSec: positive.default(CONFIG_DEFAULTS.network.connectTimeoutSec),

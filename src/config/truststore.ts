@@ -1,23 +1,74 @@
-/** Loads the trusted public keys: every *.pub in a directory (or one key file). */
+/**
+ * Loads the trusted public keys (PRODUCT.md section 2): every `*.pub` in a directory, or one
+ * key file. A file that looks like a key but is not named `*.pub` is not trusted; it is named
+ * in a warning (and in the errors that follow from it) instead of being skipped silently, since
+ * an operator who dropped `publisher.pem` there meant something by it.
+ */
+import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import { AgentError } from '../errors.ts';
 import { keyIdOf, parsePublicKey } from '../manifest/keys.ts';
+import { underRoot, type HostPaths } from './paths.ts';
 
-export async function loadTrustedKeys(location: string): Promise<Map<string, Uint8Array>> {
+export interface TrustStore {
+  keys: Map<string, Uint8Array>;
+  /** The file or directory the keys were read from, as the messages name it. */
+  source: string;
+  /** Files in the directory that look like keys but are not read, each with the reason. */
+  ignored: string[];
+}
+
+export interface TrustStoreLog {
+  warn(obj: object, msg: string): void;
+}
+
+/** Key files are small; anything larger is not one and is not read to find out. */
+const KEY_FILE_MAX = 64 * 1024;
+
+/** Why a non-`*.pub` file is not trusted, or null when it does not look like a key at all. */
+async function whyIgnored(file: string): Promise<string | null> {
+  const info = await stat(file).catch(() => null);
+  if (!info?.isFile() || info.size > KEY_FILE_MAX) return null;
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const name = basename(file);
+  if (extname(name) === '.key' || text.includes('PRIVATE KEY'))
+    return `${name} holds a private key: it does not belong on a host, only *.pub public keys do`;
+  try {
+    parsePublicKey(text, file);
+    return `${name} is an ed25519 public key but not named *.pub, so it is not trusted: rename it to ${basename(name, extname(name))}.pub to trust it`;
+  } catch {
+    return text.trimStart().startsWith('-----BEGIN')
+      ? `${name} is not an ed25519 key in a format the agent reads: trusted keys are *.pub files as \`sysext-agent keygen\` writes them (base64, hex or PEM)`
+      : null;
+  }
+}
+
+/** Reads the keys at `location` (a directory of `*.pub`, or one key file). */
+export async function loadTrustedKeys(location: string, log?: TrustStoreLog): Promise<TrustStore> {
   let files: string[];
+  const ignored: string[] = [];
   try {
     const info = await stat(location);
-    files = info.isDirectory()
-      ? (await readdir(location))
-          .filter((f) => f.endsWith('.pub'))
-          .sort()
-          .map((f) => join(location, f))
-      : [location];
+    if (info.isDirectory()) {
+      const names = (await readdir(location)).sort();
+      files = names.filter((f) => f.endsWith('.pub')).map((f) => join(location, f));
+      for (const other of names.filter((f) => !f.endsWith('.pub') && !f.startsWith('.'))) {
+        const why = await whyIgnored(join(location, other));
+        if (why === null) continue;
+        ignored.push(why);
+        log?.warn({ file: join(location, other) }, `trust store ${location}: ${why}`);
+      }
+    } else files = [location];
   } catch (err) {
-    throw new AgentError('CONFIG', `trustedKeys ${location}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    const errno = (err as NodeJS.ErrnoException).code;
+    const reason =
+      errno === 'ENOENT'
+        ? "not found: put the publisher's NAME.pub there, or set trustedKeys in the configuration"
+        : errno === 'EACCES' || errno === 'EPERM'
+          ? 'permission denied: run it as root'
+          : (err as Error).message;
+    throw new AgentError('CONFIG', `trust store ${location}: ${reason}`, { cause: err });
   }
   const keys = new Map<string, Uint8Array>();
   for (const file of files) {
@@ -25,6 +76,29 @@ export async function loadTrustedKeys(location: string): Promise<Map<string, Uin
     keys.set(keyIdOf(key), key);
   }
   if (keys.size === 0)
-    throw new AgentError('CONFIG', `trustedKeys ${location}: no *.pub key found`);
-  return keys;
+    throw new AgentError(
+      'CONFIG',
+      `trust store ${location}: no *.pub key found${ignored.length > 0 ? ` (${ignored.join('; ')})` : ''}: put the publisher's public key there as NAME.pub (\`sysext-agent keygen\` writes one)`,
+    );
+  return { keys, source: location, ignored };
+}
+
+/**
+ * The configured trust store of this host. A configured path is a host path, so with --root it
+ * is read under the root; when the tree has none, the path as given (the keys of the machine
+ * preparing the image). When neither exists, the message names the path under the root first:
+ * that is the one the operator meant to fill.
+ */
+export async function loadTrustStore(
+  paths: HostPaths,
+  configured: string,
+  log?: TrustStoreLog,
+): Promise<TrustStore> {
+  const inRoot = underRoot(paths, configured);
+  if (existsSync(inRoot) || paths.root === '/') return loadTrustedKeys(inRoot, log);
+  if (existsSync(configured)) return loadTrustedKeys(configured, log);
+  throw new AgentError(
+    'CONFIG',
+    `trust store ${inRoot} not found (trustedKeys "${configured}" under --root ${paths.root}; ${configured} outside the root does not exist either): put the publisher's NAME.pub there, or set trustedKeys in the configuration`,
+  );
 }

@@ -127,20 +127,21 @@ function thresholdError(
   valid: number,
   threshold: number,
 ): AgentError {
+  // Both sides of the comparison, so that an operator sees at once which key is missing where.
+  const signers = [...new Set(env.signatures.map((s) => s.keyid.toLowerCase()))];
+  const keys = `signed by ${signers.join(', ') || 'no key'}; trusted: ${[...trusted.keys()].join(', ') || 'no key'}`;
   if (valid > 0) {
     return new AgentError(
       'THRESHOLD',
-      `manifest has ${valid} valid signature(s) from distinct trusted keys, threshold is ${threshold}`,
+      `manifest has ${valid} valid signature(s) from distinct trusted keys, threshold is ${threshold} (${keys})`,
     );
   }
-  if (env.signatures.some((s) => trusted.has(s.keyid.toLowerCase()))) {
+  const altered = signers.find((k) => trusted.has(k));
+  if (altered !== undefined) {
     return new AgentError(
       'SIGNATURE',
-      'manifest signature by a trusted key does not verify: payload or signature was altered',
+      `manifest signature by trusted key ${altered} does not verify: payload or signature was altered`,
     );
   }
-  return new AgentError(
-    'UNTRUSTED',
-    `manifest is not signed by any trusted key (key ids: ${env.signatures.map((s) => s.keyid).join(', ') || 'none'})`,
-  );
+  return new AgentError('UNTRUSTED', `manifest is not signed by any trusted key (${keys})`);
 }

@@ -3,12 +3,14 @@
  * (theupdateframework specification 5.3): signatures and threshold first, then the payload is
  * parsed, then freshness (expiry) and rollback (serial) checks. Pure and synchronous.
  */
-import { AgentError } from '../errors.ts';
+import { AgentError, isAgentError } from '../errors.ts';
 import { decodeBase64, parseEnvelope, verifyEnvelope } from './dsse.ts';
 import { payloadSchema, type ManifestPayload } from './schema.ts';
 
 export interface TrustPolicy {
   trustedKeys: ReadonlyMap<string, Uint8Array>;
+  /** Where the trusted keys were read from (and what was left out), for the messages. */
+  trustSource?: string;
   threshold: number;
   /** Highest serial accepted before; a lower one is a rollback attack. */
   lastSerial: number | null;
@@ -64,9 +66,31 @@ export function checkFreshness(payload: ManifestPayload, policy: TrustPolicy): v
   }
 }
 
+const TRUST_FAILURES: ReadonlySet<string> = new Set(['UNTRUSTED', 'THRESHOLD', 'SIGNATURE']);
+
+/** A signature failure names where the trusted keys came from, and what to do. */
+function withTrustSource(err: unknown, policy: TrustPolicy): unknown {
+  if (!isAgentError(err) || !TRUST_FAILURES.has(err.code) || !policy.trustSource) return err;
+  const fix =
+    err.code === 'SIGNATURE'
+      ? 'this copy was altered (on the mirror or on the way); nothing of it was used'
+      : "add the publisher's public key there as NAME.pub, or check that the repository is the one this host trusts";
+  return new AgentError(
+    err.code,
+    `${err.message}; trusted keys read from ${policy.trustSource}: ${fix}`,
+    { cause: err },
+  );
+}
+
 export function verifyManifest(bytes: Uint8Array, policy: TrustPolicy): TrustedManifest {
   const envelope = parseEnvelope(bytes);
-  const { payload, validKeyIds } = verifyEnvelope(envelope, policy.trustedKeys, policy.threshold);
+  let verified: ReturnType<typeof verifyEnvelope>;
+  try {
+    verified = verifyEnvelope(envelope, policy.trustedKeys, policy.threshold);
+  } catch (err) {
+    throw withTrustSource(err, policy);
+  }
+  const { payload, validKeyIds } = verified;
   const parsed = parsePayload(payload);
   checkFreshness(parsed, policy);
   return { payload: parsed, signerKeyIds: validKeyIds };

@@ -4,6 +4,7 @@
  */
 import { AgentError } from '../errors.ts';
 import { chunksOf, type HttpClient } from './http.ts';
+import type { NetLog } from './source.ts';
 
 export interface Validators {
   etag?: string | undefined;
@@ -25,10 +26,12 @@ export async function fetchDocument(
   url: string,
   maxBytes: number,
   validators?: Validators,
+  log?: NetLog,
 ): Promise<DocumentResult> {
   return http.retry(async () => {
     const res = await http.get(url, conditionalHeaders(validators));
     if (res.status === 304 && validators) {
+      log?.debug({ url }, `GET ${url}: not modified since the copy we have (304)`);
       await res.body.dump().catch(() => undefined);
       return { status: 304 } as const;
     }

@@ -11,14 +11,9 @@ import type { ImageEntry } from '../manifest/schema.ts';
 import { newHashers, verifyImage, type Hashers } from './image-hash.ts';
 import { receive, type Progress } from './receive.ts';
 import type { HttpClient, HttpResponse } from './http.ts';
-import {
-  discardPartial,
-  ifRangeValidator,
-  readPartial,
-  replayPartial,
-  writePartialMeta,
-} from './partial.ts';
+import { discardPartial, replayPartial, resumeDecision, writePartialMeta } from './partial.ts';
 import { markTransient } from './retry.ts';
+import { logMirrorFallback, type NetLog } from './source.ts';
 
 export interface VerifiedDownload {
   /** The complete veritysetup-format hash file for the image, superblock included. */
@@ -53,15 +48,23 @@ async function attempt(
   entry: ImageEntry,
   partial: string,
   progress?: Progress,
+  log?: NetLog,
 ): Promise<VerifiedDownload> {
-  const existing = await readPartial(partial, entry);
-  if (!existing) await discardPartial(partial);
-  const validator =
-    existing && existing.meta.url === url ? ifRangeValidator(existing.meta) : undefined;
-  const resumeFrom = validator && existing ? existing.have : 0;
+  const decision = await resumeDecision(partial, entry, url);
+  const { validator, from: resumeFrom } = decision;
+  if (resumeFrom === 0) await discardPartial(partial);
+  if (decision.restart)
+    log?.info(
+      { path: entry.path, url },
+      `${entry.path}: downloading from byte 0: the partial download ${decision.restart}`,
+    );
   const h = newHashers(entry);
   if (resumeFrom === entry.size) {
     // Everything is already here (a crash after the last byte): verify from disk, no request.
+    log?.info(
+      { path: entry.path, bytes: resumeFrom },
+      `${entry.path}: the partial download is complete; verifying it from disk`,
+    );
     await replayPartial(partial, resumeFrom, (c) => (h.sha.update(c), h.tree.update(c)));
     return {
       ...(await verifyOrDiscard(entry, h, resumeFrom, partial)),
@@ -71,6 +74,11 @@ async function attempt(
   }
   const headers: Record<string, string> =
     resumeFrom > 0 && validator ? { range: `bytes=${resumeFrom}-`, 'if-range': validator } : {};
+  if (resumeFrom > 0)
+    log?.info(
+      { path: entry.path, url, from: resumeFrom, size: entry.size },
+      `${entry.path}: resuming at byte ${resumeFrom} of ${entry.size} (If-Range ${validator})`,
+    );
   const res = await http.get(url, headers);
   let start = 0;
   if (res.status === 206) {
@@ -80,10 +88,19 @@ async function attempt(
       // A server that answers ranges wrongly gets one more chance from zero, without Range.
       res.body.destroy();
       await discardPartial(partial);
+      log?.warn(
+        { path: entry.path, url: res.url },
+        `${entry.path}: partial download discarded: the server answered the range request wrongly`,
+      );
       throw markTransient(err as AgentError);
     }
     start = resumeFrom;
   } else if (res.status === 200) {
+    if (resumeFrom > 0)
+      log?.info(
+        { path: entry.path, url: res.url },
+        `${entry.path}: downloading from byte 0: the server sent the whole file (it changed since, or ignores Range)`,
+      );
     const length = res.header('content-length');
     if (length !== undefined && Number(length) !== entry.size) {
       res.body.destroy();
@@ -95,6 +112,10 @@ async function attempt(
   } else {
     await res.body.dump().catch(() => undefined);
     await discardPartial(partial);
+    log?.info(
+      { path: entry.path, url: res.url, status: res.status },
+      `${entry.path}: partial download discarded: HTTP ${res.status} to the range request`,
+    );
     throw markTransient(
       new AgentError(
         'HTTP_STATUS',
@@ -157,13 +178,16 @@ export async function downloadVerified(
   entry: ImageEntry,
   partial: string,
   progress?: Progress,
+  log?: NetLog,
 ): Promise<VerifiedDownload> {
   let lastError: unknown;
-  for (const url of urls) {
+  for (const [i, url] of urls.entries()) {
     try {
-      return await http.retry(() => attempt(http, url, entry, partial, progress));
+      return await http.retry(() => attempt(http, url, entry, partial, progress, log));
     } catch (err) {
       lastError = err;
+      const next = urls[i + 1];
+      if (next !== undefined) logMirrorFallback(log, entry, url, next, err);
     }
   }
   throw lastError instanceof AgentError

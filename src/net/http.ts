@@ -3,9 +3,19 @@
  * connect timeout, and body inactivity (undici's headersTimeout/bodyTimeout are the time
  * between bytes, so a slow body that keeps moving is not cut). Redirects are followed here,
  * not by an interceptor, so that an https URL is never redirected to plain http.
+ *
+ * Proxies come from the standard environment variables (proxy.ts); each hop picks its own, so a
+ * redirect to a host in NO_PROXY goes direct. The same timeouts apply through a proxy: undici's
+ * ProxyAgent takes the connect timeout as `connectTimeout` and builds the connection to a
+ * plain-http proxy with its `factory` (which would otherwise get undici's 300 s defaults).
+ *
+ * Connection failures become one line that names the cause and the fix (describe.ts).
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, Pool, ProxyAgent, request, type Dispatcher } from 'undici';
 import { AgentError } from '../errors.ts';
+import { describeFailure, type Hop } from './describe.ts';
+import { received } from './meter.ts';
+import { configuredProxies, proxyFor, type Env, type ProxyChoice } from './proxy.ts';
 import { isRetryableStatus, markTransient, parseRetryAfter, withRetries } from './retry.ts';
 
 export interface NetworkOptions {
@@ -21,6 +31,8 @@ export interface HttpResponse {
   status: number;
   /** The URL that answered, after redirects. */
   url: string;
+  /** The proxy it came through, or null. */
+  proxy: ProxyChoice | null;
   header(name: string): string | undefined;
   body: ResponseBody;
 }
@@ -41,10 +53,10 @@ function headerOf(res: Dispatcher.ResponseData, name: string): string | undefine
   return Array.isArray(v) ? v[0] : v;
 }
 
-function networkError(url: string, err: unknown): AgentError {
-  return markTransient(
-    new AgentError('NETWORK', `GET ${url}: ${(err as Error).message}`, { cause: err }),
-  );
+function networkError(hop: Hop, err: unknown): AgentError {
+  const { text, transient } = describeFailure(hop, err);
+  const error = new AgentError('NETWORK', `GET ${hop.url}: ${text}`, { cause: err });
+  return transient ? markTransient(error) : error;
 }
 
 function nextLocation(from: string, location: string | undefined): string {
@@ -62,29 +74,53 @@ function nextLocation(from: string, location: string | undefined): string {
   return next.href;
 }
 
-async function statusError(url: string, res: Dispatcher.ResponseData): Promise<AgentError> {
+async function statusError(hop: Hop, res: Dispatcher.ResponseData): Promise<AgentError> {
   await res.body.dump().catch(() => undefined);
-  const err = new AgentError('HTTP_STATUS', `GET ${url}: HTTP ${res.statusCode}`);
+  const via = hop.proxy ? ` (through the proxy ${hop.proxy.display})` : '';
+  const err = new AgentError('HTTP_STATUS', `GET ${hop.url}: HTTP ${res.statusCode}${via}`);
   return isRetryableStatus(res.statusCode)
     ? markTransient(err, parseRetryAfter(headerOf(res, 'retry-after')))
     : err;
 }
 
-export function createHttpClient(options: NetworkOptions): HttpClient {
-  const dispatcher = new Agent({
-    connect: { timeout: options.connectTimeoutSec * 1000 },
+export function createHttpClient(options: NetworkOptions, env: Env = process.env): HttpClient {
+  // A malformed proxy variable is a configuration error before any request.
+  configuredProxies(env);
+  const timeouts = {
     headersTimeout: options.idleTimeoutSec * 1000,
     bodyTimeout: options.idleTimeoutSec * 1000,
-  });
+  };
+  const direct = new Agent({ connect: { timeout: options.connectTimeoutSec * 1000 }, ...timeouts });
+  const proxies = new Map<string, ProxyAgent>();
+
+  function dispatcherFor(proxy: ProxyChoice | null): Dispatcher {
+    if (!proxy) return direct;
+    let agent = proxies.get(proxy.uri);
+    if (!agent) {
+      agent = new ProxyAgent({
+        uri: proxy.uri,
+        connectTimeout: options.connectTimeoutSec * 1000,
+        ...timeouts,
+        factory: (origin, opts) => new Pool(origin, { ...opts, ...timeouts }),
+      });
+      proxies.set(proxy.uri, agent);
+    }
+    return agent;
+  }
 
   async function get(url: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
     let current = url;
     for (let hop = 0; ; hop++) {
+      const at: Hop = { url: current, proxy: proxyFor(current, env), options };
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(current, { dispatcher, method: 'GET', headers });
+        res = await request(current, {
+          dispatcher: dispatcherFor(at.proxy),
+          method: 'GET',
+          headers,
+        });
       } catch (err) {
-        throw networkError(current, err);
+        throw networkError(at, err);
       }
       if (REDIRECTS.has(res.statusCode)) {
         await res.body.dump().catch(() => undefined);
@@ -98,12 +134,13 @@ export function createHttpClient(options: NetworkOptions): HttpClient {
         res.statusCode !== 304 &&
         res.statusCode !== 416
       ) {
-        throw await statusError(current, res);
+        throw await statusError(at, res);
       }
       const answered = res;
       return {
         status: res.statusCode,
         url: current,
+        proxy: at.proxy,
         header: (n) => headerOf(answered, n),
         body: res.body,
       };
@@ -114,15 +151,20 @@ export function createHttpClient(options: NetworkOptions): HttpClient {
     get,
     retry: (fn) =>
       withRetries({ attempts: options.attempts, maxTotalMs: options.maxTotalSec * 1000 }, fn),
-    close: () => dispatcher.close(),
+    close: async () => {
+      await Promise.all([direct.close(), ...[...proxies.values()].map((p) => p.close())]);
+    },
   };
 }
 
 /** Reads a body chunk by chunk; stream errors (cut connection, idle timeout) are transient. */
 export async function* chunksOf(res: HttpResponse): AsyncGenerator<Buffer> {
   try {
-    for await (const chunk of res.body) yield chunk as Buffer;
+    for await (const chunk of res.body) {
+      received.bytes += (chunk as Buffer).length;
+      yield chunk as Buffer;
+    }
   } catch (err) {
-    throw networkError(res.url, err);
+    throw networkError({ url: res.url, proxy: res.proxy, options: null }, err);
   }
 }

@@ -19,18 +19,45 @@ export interface PartialMeta {
 
 const metaPathOf = partialMetaPath;
 
-export async function readPartial(
-  partial: string,
-  entry: ImageEntry,
-): Promise<{ meta: PartialMeta; have: number } | null> {
+function parseMeta(text: string | null): PartialMeta | null {
   try {
-    const meta = JSON.parse(await readFile(metaPathOf(partial), 'utf8')) as PartialMeta;
-    const have = (await stat(partial)).size;
-    if (meta.size !== entry.size || meta.sha256 !== entry.sha256 || have > entry.size) return null;
-    return { meta, have };
+    return text === null ? null : (JSON.parse(text) as PartialMeta);
   } catch {
     return null;
   }
+}
+
+/**
+ * What to do with the partial download of `entry` before asking `url` for it: resume after
+ * `from` bytes with If-Range on `validator`, or start from zero; `restart` says why a partial
+ * that exists is not resumed (for the log).
+ */
+export type ResumeDecision =
+  | { from: number; validator: string; restart?: undefined }
+  | { from: 0; validator?: undefined; restart?: string | undefined };
+
+export async function resumeDecision(
+  partial: string,
+  entry: ImageEntry,
+  url: string,
+): Promise<ResumeDecision> {
+  const have = await stat(partial).then(
+    (s) => s.size,
+    () => null,
+  );
+  const text = await readFile(metaPathOf(partial), 'utf8').catch(() => null);
+  if (have === null && text === null) return { from: 0 };
+  const meta = parseMeta(text);
+  if (!meta || typeof meta !== 'object') return { from: 0, restart: 'has no readable record' };
+  if (meta.size !== entry.size || meta.sha256 !== entry.sha256)
+    return { from: 0, restart: 'is of another build of the image (size or SHA-256 differ)' };
+  if (have === null || have === 0) return { from: 0 };
+  if (have > entry.size) return { from: 0, restart: 'is longer than the image' };
+  if (meta.url !== url) return { from: 0, restart: `was fetched from another URL, ${meta.url}` };
+  const validator = ifRangeValidator(meta);
+  if (!validator)
+    return { from: 0, restart: 'has no strong ETag or Last-Modified from the server to resume on' };
+  return { from: have, validator };
 }
 
 export async function writePartialMeta(partial: string, meta: PartialMeta): Promise<void> {

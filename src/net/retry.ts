@@ -6,6 +6,7 @@
  */
 import pRetry from 'p-retry';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
 import { AgentError } from '../errors.ts';
 
 /** The same failure, marked worth another attempt (the mark is a field of the error). */
@@ -37,6 +38,17 @@ export interface RetryOptions {
   attempts: number;
   maxTotalMs: number;
   minDelayMs?: number;
+  /** Each retry is logged here (info): attempt n/N, the delay and the reason. */
+  log?: Pick<Logger, 'info'> | undefined;
+}
+
+/** The retry bounds of the configuration's `network` (PRODUCT.md section 4). */
+export function retryOptionsOf(network: { attempts: number; maxTotalSec: number }): RetryOptions {
+  return { attempts: network.attempts, maxTotalMs: network.maxTotalSec * 1000 };
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }
 
 export async function withRetries<T>(opts: RetryOptions, fn: () => Promise<T>): Promise<T> {
@@ -49,12 +61,21 @@ export async function withRetries<T>(opts: RetryOptions, fn: () => Promise<T>): 
     factor: 2,
     randomize: true,
     shouldRetry: ({ error }) => isTransient(error),
-    onFailedAttempt: async ({ error, retriesLeft }) => {
+    onFailedAttempt: async ({ error, attemptNumber, retriesLeft, retryDelay }) => {
       // Honour the server's Retry-After, within what is left of the total bound. p-retry calls
       // this after the last attempt too: then no retry follows, so there is nothing to wait for.
       const wait = error instanceof AgentError ? error.retryAfterMs : undefined;
       const left = opts.maxTotalMs - (Date.now() - started);
-      if (retriesLeft > 0 && wait !== undefined && wait > 0 && wait < left) await sleep(wait);
+      const extra = retriesLeft > 0 && wait !== undefined && wait > 0 && wait < left ? wait : 0;
+      // Only what is really retried is logged: the last failure is the caller's to report.
+      if (retriesLeft > 0 && left > 0 && isTransient(error)) {
+        const delayMs = extra + retryDelay;
+        opts.log?.info(
+          { attempt: attemptNumber, attempts: opts.attempts },
+          `attempt ${attemptNumber}/${opts.attempts} failed: ${error.message}; retrying in ${seconds(delayMs)}${extra > 0 ? ' (Retry-After)' : ''}`,
+        );
+      }
+      if (extra > 0) await sleep(extra);
     },
   });
 }

@@ -6,9 +6,10 @@
  */
 import { AgentError } from '../errors.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
+import type { Logger } from 'pino';
 import type { DocumentResult, Validators } from './document.ts';
 import type { VerifiedDownload } from './download.ts';
-import type { NetworkOptions } from './http.ts';
+import type { HttpClient, NetworkOptions } from './http.ts';
 import type { Progress } from './receive.ts';
 
 export interface RepositorySource {
@@ -24,20 +25,73 @@ export interface RepositorySource {
   close(): Promise<void>;
 }
 
-export type OpenSource = (network: NetworkOptions) => Promise<RepositorySource>;
+/** Where the network layer logs its decisions: retries, redirects, resumes, mirror fallbacks. */
+export type NetLog = Pick<Logger, 'info' | 'warn' | 'debug'>;
+
+/** The repository an image URL belongs to: the URL without the image's path. */
+export function repositoryOf(url: string, path: string): string {
+  return url.endsWith(path) ? url.slice(0, url.length - path.length) : url;
+}
+
+/** Logs the move from a failed mirror to the next one (PRODUCT.md section 4 `repositories`). */
+export function logMirrorFallback(
+  log: NetLog | undefined,
+  entry: ImageEntry,
+  from: string,
+  to: string,
+  err: unknown,
+): void {
+  const [a, b] = [repositoryOf(from, entry.path), repositoryOf(to, entry.path)];
+  const why = err instanceof Error ? err.message : String(err);
+  log?.warn(
+    { path: entry.path, from: a, to: b },
+    `${entry.path}: ${a} failed (${why}); trying ${b}`,
+  );
+}
+
+/** `log`: where retries, redirects, resume decisions and mirror fallbacks are logged. */
+export type OpenSource = (network: NetworkOptions, log?: NetLog) => Promise<RepositorySource>;
+
+/**
+ * The client with its retries logged (attempt n/N, delay, reason) and each redirect that was
+ * followed (the URL asked for and the one that answered).
+ */
+function loggedClient(http: HttpClient, log: NetLog, retry: HttpClient['retry']): HttpClient {
+  return {
+    get: async (url, headers) => {
+      const res = await http.get(url, headers);
+      if (res.url !== url)
+        log.info({ from: url, to: res.url }, `GET ${url}: redirected to ${res.url}`);
+      return res;
+    },
+    retry,
+    close: () => http.close(),
+  };
+}
 
 /** The HTTP source; undici is loaded only when a command really talks to a repository. */
-export const httpSource: OpenSource = async (network) => {
-  const [{ createHttpClient }, { fetchDocument }, { downloadVerified }] = await Promise.all([
+export const httpSource: OpenSource = async (network, log) => {
+  const [
+    { createHttpClient },
+    { fetchDocument },
+    { downloadVerified },
+    { withRetries, retryOptionsOf },
+  ] = await Promise.all([
     import('./http.ts'),
     import('./document.ts'),
     import('./download.ts'),
+    import('./retry.ts'),
   ]);
-  const http = createHttpClient(network);
+  const plain = createHttpClient(network);
+  // The same bounds as the client's own retry, plus the log (http.ts takes no logger).
+  const http = log
+    ? loggedClient(plain, log, (fn) => withRetries({ ...retryOptionsOf(network), log }, fn))
+    : plain;
   return {
-    fetchDocument: (url, maxBytes, validators) => fetchDocument(http, url, maxBytes, validators),
+    fetchDocument: (url, maxBytes, validators) =>
+      fetchDocument(http, url, maxBytes, validators, log),
     downloadImage: (urls, entry, partial, progress) =>
-      downloadVerified(http, urls, entry, partial, progress),
+      downloadVerified(http, urls, entry, partial, progress, log),
     close: () => http.close(),
   };
 };
@@ -65,11 +119,11 @@ function schemeOf(url: string): Scheme {
 export function routedSource(
   openers: Record<Scheme, OpenSource> = { http: httpSource, file: fileSource },
 ): OpenSource {
-  return async (network) => {
+  return async (network, log) => {
     const opened: Partial<Record<Scheme, Promise<RepositorySource>>> = {};
     const sourceFor = (url: string): Promise<RepositorySource> => {
       const scheme = schemeOf(url);
-      return (opened[scheme] ??= openers[scheme](network));
+      return (opened[scheme] ??= openers[scheme](network, log));
     };
     return {
       fetchDocument: async (url, maxBytes, validators) =>
@@ -79,11 +133,13 @@ export function routedSource(
           'CONFIG',
           `image ${entry.path}: no repository to download from`,
         );
-        for (const url of urls) {
+        for (const [i, url] of urls.entries()) {
           try {
             return await (await sourceFor(url)).downloadImage([url], entry, partial, progress);
           } catch (err) {
             lastError = err;
+            const next = urls[i + 1];
+            if (next !== undefined) logMirrorFallback(log, entry, url, next, err);
           }
         }
         throw lastError instanceof AgentError

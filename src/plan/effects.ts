@@ -6,7 +6,7 @@
 import type { AgentState } from '../store/state.ts';
 import { compareVersions, newestVersion } from '../version/compare.ts';
 import type { Journal, Move } from '../transaction/journal.ts';
-import { ensureExtensionState, quarantine, setResult } from './state-ops.ts';
+import { ensureExtensionState, quarantine, setResult, unquarantine } from './state-ops.ts';
 
 export type Command = Journal['command'];
 
@@ -40,6 +40,9 @@ export function applySuccess(
       ext.previous = m.from ?? ext.previous;
       ext.current = m.to;
       if (m.to) delete ext.interrupted[m.to];
+      // Installed on purpose (NAME@VERSION, --allow-quarantined) and proven merged and healthy:
+      // its quarantine is over. Staged only (no refresh) proves nothing, so it stays.
+      if (m.to && !staged) unquarantine(ext, [m.to]);
       setResult(
         ext,
         m.from ? 'update' : 'install',
@@ -70,8 +73,9 @@ export function applyFailure(
     if (!existing && m.from === null && !failures[m.name]) continue;
     const ext = existing ?? ensureExtensionState(state, m.name, m.kind);
     const reason = failures[m.name];
-    // A version that failed to merge or its health check is not tried again unattended.
-    if (reason && m.to) quarantine(ext, m.to, reason, now);
+    // A version that failed to merge or its health check is not tried again unattended. An
+    // update's target never became current; a rollback's target had been current before.
+    if (reason && m.to) quarantine(ext, m.to, reason, now, command === 'rollback');
     // A rollback target that failed is quarantined, so it can no longer be "previous".
     if (command === 'rollback' && ext.current && ext.previous === m.to) {
       ext.previous = previousBelow(
@@ -116,6 +120,7 @@ export function applyInterrupted(
           m.to,
           `interrupted ${count} times while being merged or health-checked (crash or power loss)`,
           now,
+          false,
         );
       }
     }

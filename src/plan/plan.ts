@@ -15,13 +15,31 @@ import type {
   VersionEntry,
 } from '../manifest/schema.ts';
 import { compareVersions, newestVersion } from '../version/compare.ts';
-import { rolloutBucket } from './rollout.ts';
+import { quarantineHold, quarantineNoteOf, rolloutReason } from './holds.ts';
 
-export type Action = 'install' | 'update' | 'none' | 'missing' | 'newer-installed';
+/**
+ * `keep-current`: the current version is newer than any version this host is offered (it is
+ * quarantined, held back, or no longer published); it stays, since going down happens only when
+ * asked for (NAME@VERSION, a pin) or when the current one can no longer be merged here.
+ */
+export type Action = 'install' | 'update' | 'none' | 'missing' | 'keep-current';
+
+/** Why a version is held back, for scripts; `reason` says it in words. */
+export type HoldCause = 'incompatible' | 'quarantined' | 'rollout' | 'pinned' | 'not-asked';
+
+/** A quarantine entry as state.json keeps it. */
+export interface QuarantineNote {
+  version: string;
+  reason: string;
+  at: string;
+}
 
 export interface HeldBack {
   version: string;
   reason: string;
+  cause: HoldCause;
+  /** For a quarantined version: why and when it was quarantined. */
+  quarantine?: { reason: string; at: string };
 }
 
 export interface PlanItem {
@@ -32,6 +50,10 @@ export interface PlanItem {
   /** The image of `target` for this host. */
   entry: ImageEntry | null;
   action: Action;
+  /** The newest version the manifest publishes, whether this host takes it or not. */
+  newest: string | null;
+  /** What the action means when it is not obvious (keep-current: why the current one stays). */
+  note: string | null;
   /** Versions newer than the target (all, without one) passed over, with the reason. */
   heldBack: HeldBack[];
   /** Newer versions passed over because they are quarantined. */
@@ -44,7 +66,8 @@ export interface PlanInput {
   names: readonly string[];
   manifest: ManifestPayload;
   current: (name: string) => string | null;
-  quarantined: (name: string) => readonly string[];
+  /** Quarantined versions (with reason and date when known). */
+  quarantined: (name: string) => readonly (string | QuarantineNote)[];
   allowQuarantined?: boolean;
   /** This host as systemd sees it; absent: every image counts as compatible. */
   host?: HostRelease;
@@ -75,17 +98,11 @@ export function imageFor(
   return { ok: false, reason: `no image for this host: ${[...new Set(reasons)].join('; ')}` };
 }
 
-function rolloutReason(input: PlanInput, name: string, version: string, percent: number) {
-  if (percent >= 100) return null;
-  if (!input.machineId) return `held back by rollout (${percent}%): this host has no machine id`;
-  const bucket = rolloutBucket(input.machineId, name, version);
-  return bucket < percent ? null : `held back by rollout (bucket ${bucket}, rollout ${percent}%)`;
-}
-
 interface Candidate {
   version: string;
   image: ImageEntry | null;
-  reason: string | null;
+  /** null: acceptable. */
+  hold: Omit<HeldBack, 'version'> | null;
 }
 
 function judge(
@@ -97,23 +114,38 @@ function judge(
   current: string | null,
 ): Candidate {
   const fit = imageFor(kind, name, entry, input.host);
-  if (!fit.ok) return { version, image: null, reason: fit.reason };
+  if (!fit.ok) return { version, image: null, hold: { cause: 'incompatible', reason: fit.reason } };
+  const image = fit.image;
   const explicit = input.explicit?.(name);
   if (explicit !== undefined)
     return {
       version,
-      image: fit.image,
-      reason: version === explicit ? null : `not ${explicit}, the version asked for`,
+      image,
+      hold:
+        version === explicit
+          ? null
+          : { cause: 'not-asked', reason: `not ${explicit}, the version asked for` },
     };
   const pin = input.pin?.(name);
   if (pin !== undefined && version !== pin)
-    return { version, image: fit.image, reason: `pinned to ${pin}` };
-  const quarantined = !input.allowQuarantined && input.quarantined(name).includes(version);
-  if (quarantined) return { version, image: fit.image, reason: 'quarantined' };
+    return { version, image, hold: { cause: 'pinned', reason: `pinned to ${pin}` } };
+  const q = input.allowQuarantined ? null : quarantineNoteOf(input, name, version);
+  if (q) return { version, image, hold: quarantineHold(q) };
   // A host already on the version keeps it, whatever the rollout says now.
   const rollout =
     version === current ? null : rolloutReason(input, name, version, entry.rolloutPercent);
-  return { version, image: fit.image, reason: rollout };
+  return { version, image, hold: rollout === null ? null : { cause: 'rollout', reason: rollout } };
+}
+
+/** Why a current version newer than every version offered stays (action keep-current). */
+function keepNote(name: string, current: string, target: string, held: Candidate | undefined) {
+  const why = held?.hold
+    ? `${current} is ${held.hold.reason}`
+    : `${current} is no longer in the manifest`;
+  return (
+    `current ${current} is newer than any version this host is offered (${why}); it is kept, ` +
+    `not downgraded (to go down to ${target} on purpose: sysext-agent update ${name}@${target})`
+  );
 }
 
 export function planExtension(name: string, input: PlanInput): PlanItem {
@@ -125,6 +157,8 @@ export function planExtension(name: string, input: PlanInput): PlanItem {
     current,
     target: null,
     entry: null,
+    newest: null,
+    note: null,
     heldBack: [],
     skippedQuarantined: [],
     currentIncompatible: null,
@@ -133,21 +167,23 @@ export function planExtension(name: string, input: PlanInput): PlanItem {
   const candidates = Object.entries(ext.versions).map(([v, e]) =>
     judge(input, name, ext.kind, v, e, current),
   );
-  const ok = candidates.filter((c) => c.reason === null);
+  const ok = candidates.filter((c) => c.hold === null);
   const target = newestVersion(ok.map((c) => c.version)) ?? null;
   const chosen = ok.find((c) => c.version === target);
-  const heldBack = candidates
-    .filter((c) => c.reason !== null && (target === null || compareVersions(c.version, target) > 0))
+  const heldBack: HeldBack[] = candidates
+    .filter((c) => c.hold !== null && (target === null || compareVersions(c.version, target) > 0))
     .sort((a, b) => compareVersions(b.version, a.version))
-    .map((c) => ({ version: c.version, reason: c.reason as string }));
+    .map((c) => ({ version: c.version, ...(c.hold as Omit<HeldBack, 'version'>) }));
   const currentEntry = current === null ? undefined : ext.versions[current];
   const currentFit = currentEntry ? imageFor(ext.kind, name, currentEntry, input.host) : null;
   const base = {
     name,
     kind: ext.kind,
     current,
+    newest: newestVersion(Object.keys(ext.versions)) ?? null,
+    note: null,
     heldBack,
-    skippedQuarantined: heldBack.filter((h) => h.reason === 'quarantined').map((h) => h.version),
+    skippedQuarantined: heldBack.filter((h) => h.cause === 'quarantined').map((h) => h.version),
     currentIncompatible: currentFit && !currentFit.ok ? currentFit.reason : null,
   };
   if (target === null || !chosen) return { ...base, target: null, entry: null, action: 'none' };
@@ -160,8 +196,10 @@ export function planExtension(name: string, input: PlanInput): PlanItem {
   // or when the current one can no longer be merged here (after an OS update): then the
   // newest compatible one.
   const asked = input.explicit?.(name) ?? input.pin?.(name);
-  const moveDown = asked !== undefined || base.currentIncompatible !== null;
-  return { ...item, action: moveDown ? 'update' : 'newer-installed' };
+  if (asked !== undefined || base.currentIncompatible !== null)
+    return { ...item, action: 'update' };
+  const held = candidates.find((c) => c.version === current);
+  return { ...item, action: 'keep-current', note: keepNote(name, current, target, held) };
 }
 
 export function plan(input: PlanInput): PlanItem[] {

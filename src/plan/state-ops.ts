@@ -10,6 +10,11 @@ export function quarantinedVersions(state: AgentState, name: string): string[] {
   return (state.extensions[name]?.quarantined ?? []).map((q) => q.version);
 }
 
+/** The quarantine entries of `name`, with reason and date. */
+export function quarantineOf(state: AgentState, name: string): ExtensionState['quarantined'] {
+  return state.extensions[name]?.quarantined ?? [];
+}
+
 export function ensureExtensionState(
   state: AgentState,
   name: string,
@@ -42,9 +47,37 @@ export function recordAccepted(state: AgentState, payload: ManifestPayload, now:
   };
 }
 
-export function quarantine(ext: ExtensionState, version: string, reason: string, now: Date): void {
+/**
+ * Quarantines `version`: not taken again unattended. `activated`: the version was current here
+ * at some point (a rollback left it, rescue took it out); false for one that failed before it
+ * ever became current, whose image `vacuum` may then delete. Once activated, always activated.
+ */
+export function quarantine(
+  ext: ExtensionState,
+  version: string,
+  reason: string,
+  now: Date,
+  activated = true,
+): void {
+  const before = ext.quarantined.find((q) => q.version === version);
   ext.quarantined = ext.quarantined.filter((q) => q.version !== version);
-  ext.quarantined.push({ version, reason, at: now.toISOString() });
+  const wasActive = activated || (before !== undefined && before.activated !== false);
+  ext.quarantined.push({ version, reason, at: now.toISOString(), activated: wasActive });
+}
+
+/**
+ * Forgets the quarantine of `versions` (all of them when null), and their interruption counts:
+ * `unquarantine`, or a version installed on purpose that proved healthy. Returns what was forgotten.
+ */
+export function unquarantine(
+  ext: ExtensionState,
+  versions: readonly string[] | null,
+): ExtensionState['quarantined'] {
+  const hit = (v: string) => versions === null || versions.includes(v);
+  const forgotten = ext.quarantined.filter((q) => hit(q.version));
+  ext.quarantined = ext.quarantined.filter((q) => !hit(q.version));
+  for (const v of Object.keys(ext.interrupted)) if (hit(v)) delete ext.interrupted[v];
+  return forgotten;
 }
 
 export function setResult(

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { link, mkdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
 import { AgentError } from '../errors.ts';
 import { tempPathFor } from './atomic.ts';
 
@@ -26,11 +27,51 @@ function startTimeOf(pid: number): string | null {
   }
 }
 
-function holderAlive(content: string): boolean {
+/** Why the lock with this content is stale (its holder is gone), or null while it lives. */
+function staleReason(content: string): string | null {
+  // A live holder's lock is never empty (it is linked fully written), so an empty one is a
+  // leftover of a power loss, as stale as one naming a dead process.
+  if (content.trim() === '') return 'the lock file is empty (left by a power loss)';
   const [pid, start] = content.trim().split(' ');
-  if (!pid || !/^\d+$/.test(pid)) return false;
+  if (!pid || !/^\d+$/.test(pid)) return 'the lock file names no process';
   const actual = startTimeOf(Number(pid));
-  return actual !== null && actual === start;
+  if (actual === null) return `pid ${pid} is no longer running`;
+  if (actual !== start) return `pid ${pid} is another process now (the holder's PID was reused)`;
+  return null;
+}
+
+function holderAlive(content: string): boolean {
+  return staleReason(content) === null;
+}
+
+function pidOf(content: string): string {
+  return content.trim().split(' ')[0] || '?';
+}
+
+/** 600000 -> "10m", 90000 -> "1m30s", 1500 -> "1.5s": for messages. */
+export function describeMs(ms: number): string {
+  if (ms < 10_000) return `${Math.round(ms / 100) / 10}s`;
+  const s = Math.round(ms / 1000);
+  const parts = [
+    [Math.floor(s / 3600), 'h'],
+    [Math.floor((s % 3600) / 60), 'm'],
+    [s % 60, 's'],
+  ] as const;
+  return parts
+    .filter(([n]) => n > 0)
+    .map(([n, u]) => `${n}${u}`)
+    .join('');
+}
+
+export type LockLog = Pick<Logger, 'info' | 'warn'>;
+
+export interface AcquireOptions {
+  /** How long to wait for a live holder; 0: refuse at once (LOCKED, exit 75). */
+  waitMs: number;
+  pollMs?: number;
+  /** While waiting, a line every this often (default 30 s), after the first one. */
+  reportEveryMs?: number;
+  log?: LockLog;
 }
 
 export class HostLock {
@@ -46,9 +87,12 @@ export class HostLock {
     this.created = created;
   }
 
-  static async acquire(file: string, opts: { wait: boolean; pollMs?: number }): Promise<HostLock> {
+  static async acquire(file: string, opts: AcquireOptions): Promise<HostLock> {
     let created = await mkdir(dirname(file), { recursive: true });
     const token = `${process.pid} ${startTimeOf(process.pid) ?? '0'}\n`;
+    // Monotonic: a clock step while waiting neither ends the wait early nor stretches it.
+    let waitStarted: number | undefined;
+    let lastReport = 0;
     for (;;) {
       const linked = await tryLink(file, token);
       if (linked === 'no-dir') {
@@ -64,20 +108,43 @@ export class HostLock {
       );
       const holder = await readFile(file, 'utf8').catch(() => '');
       if (ino === null) continue;
-      // A live holder's lock is never empty (it is linked fully written), so an empty one is a
-      // leftover of a power loss, as stale as one naming a dead process.
-      if (!holderAlive(holder)) {
-        await breakStale(file, ino, token);
+      const stale = staleReason(holder);
+      if (stale !== null) {
+        if (await breakStale(file, ino, token))
+          opts.log?.warn(
+            { lock: file, pid: pidOf(holder) },
+            `took over the lock ${file}: ${stale}`,
+          );
         continue;
       }
-      if (!opts.wait) {
-        const pid = holder.trim().split(' ')[0] ?? '?';
+      const pid = pidOf(holder);
+      const now = performance.now();
+      if (opts.waitMs <= 0)
         throw new AgentError(
           'LOCKED',
-          `another sysext-agent (pid ${pid}) holds ${file}; nothing done`,
+          `another sysext-agent (pid ${pid}) holds ${file}; nothing done (--wait waits for it)`,
+        );
+      if (waitStarted === undefined) {
+        waitStarted = lastReport = now;
+        opts.log?.warn(
+          { lock: file, pid },
+          `another sysext-agent (pid ${pid}) holds ${file}; waiting for it, at most ${describeMs(opts.waitMs)}`,
         );
       }
-      await sleep(opts.pollMs ?? 200);
+      const waited = now - waitStarted;
+      if (waited >= opts.waitMs)
+        throw new AgentError(
+          'LOCKED',
+          `another sysext-agent (pid ${pid}) still holds ${file} after waiting ${describeMs(waited)}; nothing done`,
+        );
+      if (now - lastReport >= (opts.reportEveryMs ?? 30_000)) {
+        lastReport = now;
+        opts.log?.info(
+          { lock: file, pid },
+          `still waiting for sysext-agent pid ${pid} to release ${file} (${describeMs(waited)} of at most ${describeMs(opts.waitMs)})`,
+        );
+      }
+      await sleep(Math.max(1, Math.min(opts.pollMs ?? 200, opts.waitMs - waited)));
     }
   }
 
@@ -113,20 +180,20 @@ async function tryLink(file: string, token: string): Promise<boolean | 'no-dir'>
 }
 
 /**
- * Removes a dead holder's lock. Breakers take turns through a second lock (`lock.break`), and
+ * Removes a dead holder's lock; true when this call removed it (the one to log the takeover). Breakers take turns through a second lock (`lock.break`), and
  * the one whose turn it is unlinks the lock only if it is still stale: while a stale lock
  * exists nobody else can create one, so nothing live is ever removed. (Moving the
  * lock aside instead lets three racing breakers end with two holders.) A breaker that died
  * holding `lock.break` is itself taken over when its process is gone.
  */
-async function breakStale(file: string, staleIno: number, token: string): Promise<void> {
+async function breakStale(file: string, staleIno: number, token: string): Promise<boolean> {
   const guard = `${file}.break`;
   const turn = await tryLink(guard, token);
   if (turn !== true) {
     const breaker = await readFile(guard, 'utf8').catch(() => null);
     if (breaker !== null && !holderAlive(breaker)) await rm(guard, { force: true });
     else await sleep(20);
-    return;
+    return false;
   }
   try {
     // Check again under the guard: the lock may have been broken and retaken since we looked,
@@ -135,7 +202,9 @@ async function breakStale(file: string, staleIno: number, token: string): Promis
     const holder = await readFile(file, 'utf8').catch(() => null);
     if (current?.ino === staleIno && holder !== null && !holderAlive(holder)) {
       await rm(file, { force: true });
+      return true;
     }
+    return false;
   } finally {
     await rm(guard, { force: true });
   }

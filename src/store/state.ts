@@ -7,7 +7,16 @@ import { z } from 'zod';
 import { AgentError } from '../errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 
-const quarantineEntry = z.object({ version: z.string(), reason: z.string(), at: z.string() });
+const quarantineEntry = z.object({
+  version: z.string(),
+  reason: z.string(),
+  at: z.string(),
+  /**
+   * Whether the version was ever current here. false: it never proved healthy, so `vacuum` may
+   * delete its image; absent (states written before this field): treated as true.
+   */
+  activated: z.boolean().optional(),
+});
 
 const extensionState = z.object({
   kind: z.enum(['sysext', 'confext']),

@@ -75,10 +75,35 @@ async function forward(env: TxEnv, journal: Journal): Promise<void> {
   }
 }
 
-/** Runs undo or replay steps to the end, whatever fails; returns what failed. */
+function versionOf(v: string | null): string {
+  return v ?? 'none (inactive)';
+}
+
+/** What an undo or replay step did, in words, for its log line. */
+export function describeStep(journal: Journal, step: Step): string {
+  const a = step.action;
+  switch (a.op) {
+    case 'switch': {
+      const m = journal.moves.find((x) => x.name === a.name);
+      return `${a.name}: activation switched to ${versionOf(m ? m[a.toward] : null)}`;
+    }
+    case 'refresh':
+      return 'merge refreshed';
+    case 'prove':
+      return `the merge shows the ${a.toward === 'from' ? 'previous' : 'new'} versions`;
+    case 'health':
+      return `${a.name}: health check passed`;
+  }
+}
+
+/**
+ * Runs undo or replay steps to the end, whatever fails; returns what failed. One line per step
+ * with its outcome (info; warn when it failed: the caller reports the end result once).
+ */
 export async function runAll(env: TxEnv, journal: Journal, steps: Step[]): Promise<string[]> {
   const failed: string[] = [];
-  for (const step of steps) {
+  const way = journal.phase === 'commit' ? 'completing' : 'way back';
+  for (const [i, step] of steps.entries()) {
     let problems: string[];
     try {
       await record(env, journal, step.id);
@@ -86,8 +111,10 @@ export async function runAll(env: TxEnv, journal: Journal, steps: Step[]): Promi
     } catch (err) {
       problems = [`${step.id}: ${messageOf(err)}`];
     }
-    if (problems.length > 0) env.log.error({ step: step.id, problems }, 'step failed');
-    else env.log.info({ step: step.id }, 'step done');
+    const at = `${way}, step ${i + 1}/${steps.length} ${step.id}`;
+    if (problems.length > 0)
+      env.log.warn({ step: step.id }, `${at} failed: ${problems.join('; ')}`);
+    else env.log.info({ step: step.id }, `${at}: ${describeStep(journal, step)}`);
     failed.push(...problems);
   }
   return failed;
@@ -202,10 +229,22 @@ export async function runTransaction(
     await commit(env, state, journal);
     return { ok: true, failures: {} };
   }
-  env.log.error({ failures: journal.failures }, 'transaction failed, switching back');
+  const names = journal.moves.map((m) => m.name).join(', ');
+  env.log.error(
+    { extensions: names },
+    `${journal.command} failed (${Object.values(journal.failures).join('; ')}); switching ${names} back`,
+  );
   journal.phase = 'back';
   const failed = await runAll(env, journal, backSteps(journal));
   const rollbackFailed = await finishBack(env, state, journal, 'failure', failed);
+  if (rollbackFailed)
+    env.log.error(
+      `the way back failed: ${rollbackFailed}; the journal is kept, and "sysext-agent recover" (run first by every command) finishes going back`,
+    );
+  else
+    env.log.info(
+      `way back complete: ${names} back where ${journal.moves.length > 1 ? 'they were' : 'it was'}${journal.refresh ? ', merge proven' : ''}`,
+    );
   return {
     ok: false,
     failures: journal.failures,

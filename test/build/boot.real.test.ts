@@ -39,6 +39,9 @@ out recover "$(unit sysext-agent-boot-recover.service ConditionResult)/$(unit sy
 journalctl -b -o cat -u sysext-agent-boot-recover.service -u sysext-agent-rescue.service -u systemd-sysext.service
 `;
 
+/** A boot takes 5 to 15 s on a quiet 2-core machine, several times that under load. */
+const PER_BOOT_MS = 120_000;
+
 const CRASH_STEPS = [
   'begin',
   'switch:sysext-agent',
@@ -129,128 +132,154 @@ describe.skipIf(skip)('the agent on a booted systemd 257 host (nspawn)', () => {
     if (host) await rm(host, { recursive: true, force: true });
   });
 
-  it('bootstrap: the merged agent runs without Node on the host, the timer is active, its service installs hello', async () => {
-    const b = await stage(`
+  it(
+    'bootstrap: the merged agent runs without Node on the host, the timer is active, its service installs hello',
+    async () => {
+      const b = await stage(`
 systemctl start sysext-agent-update.service; out service $?
 out hello "$(/usr/bin/hello 2>&1)"
 out hooks "$(ls /etc/systemd/system/sysext-agent-boot-recover.service /etc/systemd/system/sysext-agent-rescue.service /etc/systemd/system/systemd-sysext.service.d/sysext-agent-rescue.conf /var/lib/sysext-agent/boot/run-stored.sh | wc -l)"
 out adopted "$(readlink /var/lib/extensions/sysext-agent.raw)"
 `);
-    expect(b.values, b.console).toMatchObject({
-      node: 'none',
-      version: 'sysext-agent 1.0.0',
-      timer: 'active',
-      sysext: 'active',
-      service: '0',
-      hello: 'hello 1.0',
-      hooks: '4',
-      adopted: '../sysext-agent/images/sysext-agent/sysext-agent_1.0.0.raw',
-    });
-  });
+      expect(b.values, b.console).toMatchObject({
+        node: 'none',
+        version: 'sysext-agent 1.0.0',
+        timer: 'active',
+        sysext: 'active',
+        service: '0',
+        hello: 'hello 1.0',
+        hooks: '4',
+        adopted: '../sysext-agent/images/sysext-agent/sysext-agent_1.0.0.raw',
+      });
+    },
+    PER_BOOT_MS,
+  );
 
-  it("the timer's own run (OnBootSec shortened by a drop-in) updates hello", async () => {
-    await publish(hello2());
-    const dropIn = join(host, 'etc/systemd/system/sysext-agent-update.timer.d');
-    await mkdir(dropIn, { recursive: true });
-    await writeFile(
-      join(dropIn, 'short.conf'),
-      '[Timer]\nOnBootSec=\nOnBootSec=5s\nRandomizedDelaySec=0\n',
-    );
-    const b = await stage(`
+  it(
+    "the timer's own run (OnBootSec shortened by a drop-in) updates hello",
+    async () => {
+      await publish(hello2());
+      const dropIn = join(host, 'etc/systemd/system/sysext-agent-update.timer.d');
+      await mkdir(dropIn, { recursive: true });
+      await writeFile(
+        join(dropIn, 'short.conf'),
+        '[Timer]\nOnBootSec=\nOnBootSec=5s\nRandomizedDelaySec=0\n',
+      );
+      const b = await stage(`
 waitfor 120 '[ "$(unit sysext-agent-update.service ExecMainExitTimestampMonotonic)" != 0 ]'
 out result "$(unit sysext-agent-update.service Result)"
 out triggered "$(unit sysext-agent-update.timer LastTriggerUSec)"
 out hello "$(/usr/bin/hello 2>&1)"
 `);
-    await rm(dropIn, { recursive: true });
-    expect(b.values, b.console).toMatchObject({ result: 'success', hello: 'hello 2.0' });
-    expect(b.values.triggered, b.console).not.toBe('');
-    expect(b.values.triggered).not.toBe('n/a');
-  });
+      await rm(dropIn, { recursive: true });
+      expect(b.values, b.console).toMatchObject({ result: 'success', hello: 'hello 2.0' });
+      expect(b.values.triggered, b.console).not.toBe('');
+      expect(b.values.triggered).not.toBe('n/a');
+    },
+    PER_BOOT_MS,
+  );
 
   function hello2(): string {
     return join(sb.images, 'hello_2.0.raw');
   }
 
-  it('agent 1.0.1 published: the next run updates the agent itself, and the new agent runs after a reboot', async () => {
-    await publish(agentImage('1.0.1'));
-    const run = await stage(`
+  it(
+    'agent 1.0.1 published: the next run updates the agent itself, and the new agent runs after a reboot',
+    async () => {
+      await publish(agentImage('1.0.1'));
+      const run = await stage(`
 systemctl start sysext-agent-update.service; out service $?
 out after "$($A --version 2>&1)"
 `);
-    expect(run.values, run.console).toMatchObject({ service: '0', after: 'sysext-agent 1.0.1' });
-    const rebooted = await stage('');
-    expect(rebooted.values, rebooted.console).toMatchObject({
-      version: 'sysext-agent 1.0.1',
-      timer: 'active',
-    });
-  });
+      expect(run.values, run.console).toMatchObject({ service: '0', after: 'sysext-agent 1.0.1' });
+      const rebooted = await stage('');
+      expect(rebooted.values, rebooted.console).toMatchObject({
+        version: 'sysext-agent 1.0.1',
+        timer: 'active',
+      });
+    },
+    2 * PER_BOOT_MS,
+  );
 
-  it('a broken 1.0.2 (its self-test fails) is rolled back: exit 3, 1.0.1 stays, 1.0.2 quarantined', async () => {
-    await publish(agentImage('1.0.2'));
-    const b = await stage(`
+  it(
+    'a broken 1.0.2 (its self-test fails) is rolled back: exit 3, 1.0.1 stays, 1.0.2 quarantined',
+    async () => {
+      await publish(agentImage('1.0.2'));
+      const b = await stage(`
 $A --json update > /root/broken.json; out broken $?
 out after "$($A --version 2>&1)"
 out quarantined "$($A --json status | tr -d ' \\n' | grep -o '"sysext-agent":{[^}]*}' | grep -o '"quarantined":\\[[^]]*\\]')"
 `);
-    expect(b.values, b.console).toMatchObject({
-      broken: '3',
-      after: 'sysext-agent 1.0.1',
-      quarantined: '"quarantined":["1.0.2"]',
-    });
-  });
-
-  it('SIGKILL at each journal step of a self-update, then a reboot: a working agent, recovery complete', async () => {
-    await publish(agentImage('1.0.3'));
-    const seen: Record<string, Boot> = {};
-    let previous = '';
-    for (const step of [...CRASH_STEPS, 'after-all']) {
-      const kill =
-        step === 'after-all'
-          ? ''
-          : `SYSEXT_AGENT_TEST_CRASH_AT='${step}' $A update sysext-agent@1.0.3; out killed $?`;
-      const b = await stage(kill);
-      if (previous) seen[previous] = b;
-      // The kill really happened where asked: SIGKILL (128 + 9) with the journal left behind.
-      if (kill) expect(b.values.killed, `${step}\n${b.console}`).toBe('137');
-      previous = step;
-    }
-    for (const step of CRASH_STEPS) {
-      const { values: v, console } = seen[step] as Boot;
-      expect(v, `after a kill at ${step}:\n${console}`).toMatchObject({
-        journal: 'absent',
-        recover: 'yes/success',
-        sysext: 'active',
-        timer: 'active',
+      expect(b.values, b.console).toMatchObject({
+        broken: '3',
+        after: 'sysext-agent 1.0.1',
+        quarantined: '"quarantined":["1.0.2"]',
       });
-      // Before the commit the way back is taken; a kill after `commit` is journaled completes.
-      expect(v.version, step).toBe(step === 'commit' ? 'sysext-agent 1.0.3' : 'sysext-agent 1.0.1');
-    }
-  });
+    },
+    PER_BOOT_MS,
+  );
 
-  it('an image that breaks the boot-time merge: the rescue takes it out, and the next boot merges everything again', async () => {
-    const planted = join(host, 'var/lib/extensions/planted.raw');
-    await writeFile(planted, randomBytes(1 << 20));
-    const failed = await stage(`
+  it(
+    'SIGKILL at each journal step of a self-update, then a reboot: a working agent, recovery complete',
+    async () => {
+      await publish(agentImage('1.0.3'));
+      const seen: Record<string, Boot> = {};
+      let previous = '';
+      for (const step of [...CRASH_STEPS, 'after-all']) {
+        const kill =
+          step === 'after-all'
+            ? ''
+            : `SYSEXT_AGENT_TEST_CRASH_AT='${step}' $A update sysext-agent@1.0.3; out killed $?`;
+        const b = await stage(kill);
+        if (previous) seen[previous] = b;
+        // The kill really happened where asked: SIGKILL (128 + 9) with the journal left behind.
+        if (kill) expect(b.values.killed, `${step}\n${b.console}`).toBe('137');
+        previous = step;
+      }
+      for (const step of CRASH_STEPS) {
+        const { values: v, console } = seen[step] as Boot;
+        expect(v, `after a kill at ${step}:\n${console}`).toMatchObject({
+          journal: 'absent',
+          recover: 'yes/success',
+          sysext: 'active',
+          timer: 'active',
+        });
+        // Before the commit the way back is taken; a kill after `commit` is journaled completes.
+        expect(v.version, step).toBe(
+          step === 'commit' ? 'sysext-agent 1.0.3' : 'sysext-agent 1.0.1',
+        );
+      }
+    },
+    7 * PER_BOOT_MS,
+  );
+
+  it(
+    'an image that breaks the boot-time merge: the rescue takes it out, and the next boot merges everything again',
+    async () => {
+      const planted = join(host, 'var/lib/extensions/planted.raw');
+      await writeFile(planted, randomBytes(1 << 20));
+      const failed = await stage(`
 waitfor 120 '[ "$(unit sysext-agent-rescue.service ActiveState)" != activating ] && [ "$(unit sysext-agent-rescue.service ExecMainExitTimestampMonotonic)" != 0 ]'
 out rescue "$(unit sysext-agent-rescue.service Result)"
 out planted "$(test -e /var/lib/extensions/planted.raw && echo present || echo gone)"
 out moved "$(ls /var/lib/sysext-agent/rescued/sysext/)"
 out merged-now "$($A --version 2>&1)"
 `);
-    expect(failed.values, failed.console).toMatchObject({
-      sysext: 'failed',
-      rescue: 'success',
-      planted: 'gone',
-      moved: 'planted.raw',
-      'merged-now': 'sysext-agent 1.0.3',
-    });
-    const rebooted = await stage(`out hello "$(/usr/bin/hello 2>&1)"`);
-    expect(rebooted.values, rebooted.console).toMatchObject({
-      sysext: 'active',
-      version: 'sysext-agent 1.0.3',
-      timer: 'active',
-      hello: 'hello 2.0',
-    });
-  });
+      expect(failed.values, failed.console).toMatchObject({
+        sysext: 'failed',
+        rescue: 'success',
+        planted: 'gone',
+        moved: 'planted.raw',
+        'merged-now': 'sysext-agent 1.0.3',
+      });
+      const rebooted = await stage(`out hello "$(/usr/bin/hello 2>&1)"`);
+      expect(rebooted.values, rebooted.console).toMatchObject({
+        sysext: 'active',
+        version: 'sysext-agent 1.0.3',
+        timer: 'active',
+        hello: 'hello 2.0',
+      });
+    },
+    2 * PER_BOOT_MS,
+  );
 });

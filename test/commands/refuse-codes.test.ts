@@ -2,8 +2,8 @@
  * Error codes no other test reaches, each through the CLI with the documented exit code and
  * the host left as it was: a manifest whose verity root hash does not match the image
  * (VERITY_MISMATCH), an extension named on the command line that the manifest lacks
- * (NOT_IN_MANIFEST), rollback without a previous version (NO_PREVIOUS), remove of something
- * not installed (NOT_INSTALLED), a journal the agent did not write (STATE_CORRUPT).
+ * (NOT_IN_MANIFEST), rollback without a previous version (NO_PREVIOUS), rollback of something
+ * configured but not installed (NOT_INSTALLED), a journal the agent did not write (STATE_CORRUPT).
  * `--root` without refresh, committed fixture images: no root, no tools.
  */
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -108,10 +108,10 @@ describe('error codes through the CLI', () => {
     await expectCode(['update', 'other'], 'NOT_IN_MANIFEST', 1);
   });
 
-  it('rollback with no previous version: NO_PREVIOUS; remove of nothing: NOT_INSTALLED', async () => {
+  it('rollback with no previous version: NO_PREVIOUS; of nothing installed: NOT_INSTALLED', async () => {
     await expectCode(['rollback'], 'NO_PREVIOUS', 1);
     await expectCode(['rollback', 'hello'], 'NO_PREVIOUS', 1);
-    await expectCode(['remove', 'other'], 'NOT_INSTALLED', 1);
+    await expectCode(['rollback', 'other'], 'NOT_INSTALLED', 1);
   });
 
   // Accepts a higher serial: later tests would meet SERIAL_ROLLBACK, so it runs last but one.
@@ -126,7 +126,7 @@ describe('error codes through the CLI', () => {
     const hello = JSON.parse(r.stdout).extensions.hello;
     expect(hello).toMatchObject({ result: 'up-to-date', from: '1.0' });
     expect(hello.heldBack).toEqual([
-      { version: '2.0', reason: expect.stringContaining('ID=fedora') },
+      { version: '2.0', cause: 'incompatible', reason: expect.stringContaining('ID=fedora') },
     ]);
   });
 

@@ -2,8 +2,9 @@
  * Acceptance: `remove` with the real systemd-sysext in a private mount namespace. The extension
  * is deactivated, unmerged (its binary and extension-release file leave the merged /usr), its
  * stored versions and state deleted; the JSON report warns while the configuration still lists
- * it, and once it is no longer configured `update` leaves it gone. Removing something that is
- * not installed changes nothing (exit 1).
+ * it, and once it is no longer configured `update` leaves it gone. Removing a name the agent
+ * does not know (neither configured nor installed) is a usage error that changes nothing
+ * (exit 2).
  */
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -105,11 +106,11 @@ describe.skipIf(skip)('remove with the real systemd-sysext', () => {
     expect(status.extensions.hello).toBeUndefined();
   });
 
-  it('remove of something not installed: exit 1, NOT_INSTALLED, nothing changed', async () => {
+  it('remove of a name the agent does not know: exit 2, USAGE, nothing changed', async () => {
     const before = await snapshot(sb.varLib);
     const r = await ns(run('nothere', 'remove nothere'));
-    expect(r.values.nothere, r.stderr).toBe('1');
-    expect(await json('nothere')).toMatchObject({ error: { code: 'NOT_INSTALLED' } });
+    expect(r.values.nothere, r.stderr).toBe('2');
+    expect(await json('nothere')).toMatchObject({ error: { code: 'USAGE' } });
     expect(await snapshot(sb.varLib)).toEqual(before);
   });
 });

@@ -73,7 +73,11 @@ describe.skipIf(skip)('phased rollout through the CLI', () => {
     const r = await hello('update');
     expect(r).toMatchObject({ to: '1.0', result: 'staged' });
     expect(r.heldBack).toEqual([
-      { version: '2.0', reason: `held back by rollout (bucket ${bucket}, rollout 0%)` },
+      {
+        version: '2.0',
+        cause: 'rollout',
+        reason: `held back by rollout (bucket ${bucket}, rollout 0%)`,
+      },
     ]);
   });
 

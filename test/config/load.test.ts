@@ -130,6 +130,47 @@ describe('parseConfig: errors give CONFIG', () => {
     expect(codeOf(() => parse(doc))).toBe('CONFIG');
   });
 
+  function messageOf(doc: unknown): string {
+    try {
+      parse(doc);
+    } catch (err) {
+      expect((err as { code?: string }).code).toBe('CONFIG');
+      return (err as Error).message;
+    }
+    throw new Error('expected CONFIG');
+  }
+
+  it('a mistyped top-level key is named, with the field it probably means', () => {
+    const { extensions, ...rest } = MINIMAL;
+    const message = messageOf({ ...rest, extentions: extensions });
+    expect(message).toContain('unknown field "extentions" (did you mean "extensions"?)');
+    expect(message).toContain('missing required field "extensions"');
+    expect(message).not.toContain('expected record');
+  });
+
+  it('unknown nested fields are named by their path, with a suggestion when one is close', () => {
+    const message = messageOf({
+      ...MINIMAL,
+      extensions: { hello: { healtCheck: ['x'] } },
+      network: { atempts: 3 },
+      colour: 'blue',
+    });
+    expect(message).toContain(
+      'unknown field "extensions.hello.healtCheck" (did you mean "healthCheck"?)',
+    );
+    expect(message).toContain('unknown field "network.atempts" (did you mean "attempts"?)');
+    expect(message).toMatch(/unknown field "colour"(;|$)/);
+  });
+
+  it('a missing required field is named plainly; a wrong type names field and type', () => {
+    const { repositories: _r, ...noRepositories } = MINIMAL;
+    expect(messageOf(noRepositories)).toBe('config.json: missing required field "repositories"');
+    expect(messageOf({ ...MINIMAL, threshold: 'two' })).toContain(
+      'field "threshold": expected number, received string',
+    );
+    expect(messageOf([MINIMAL])).toContain('must be a JSON object');
+  });
+
   it('invalid JSON gives CONFIG', () => {
     expect(codeOf(() => parseConfig('{"repositories": [', 'config.json'))).toBe('CONFIG');
     expect(codeOf(() => parseConfig('', 'config.json'))).toBe('CONFIG');
@@ -188,8 +229,11 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(cfg)).toBe(true);
   });
 
-  it('a missing file gives CONFIG', async () => {
-    expect(await asyncCodeOf(() => loadConfig(join(dir, 'absent.json')))).toBe('CONFIG');
+  it('a missing file gives CONFIG, naming the file and what to do', async () => {
+    const file = join(dir, 'absent.json');
+    expect(await asyncCodeOf(() => loadConfig(file))).toBe('CONFIG');
+    await expect(loadConfig(file)).rejects.toThrow(`${file}: file not found`);
+    await expect(loadConfig(file)).rejects.toThrow('--config FILE');
   });
 
   it('a directory instead of a file gives CONFIG', async () => {

@@ -27,6 +27,12 @@ export const TOOLS = {
   debootstrap: 'debootstrap',
   'systemd-nspawn': 'systemd-container',
   time: 'time',
+  // the proxy tests (test/helpers/proxy.ts)
+  tinyproxy: 'tinyproxy',
+  // the metrics tests parse the textfile with prometheus_client's parser (test/metrics)
+  python3: 'python3-prometheus-client',
+  // the man page renders without warnings (test/systemd-units/man.test.ts)
+  man: 'man-db',
 } as const;
 
 export type Tool = keyof typeof TOOLS;

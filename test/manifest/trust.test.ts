@@ -136,6 +136,56 @@ describe('verifyManifest', () => {
     );
   });
 
+  it('a wrong key: the message lists the signers, the trusted keys and where those came from', () => {
+    const other = nacl.sign.keyPair();
+    const env = signEnvelope(Buffer.from(JSON.stringify(payload())), [
+      { secretKey: other.secretKey, publicKey: other.publicKey },
+    ]);
+    const bytes = Buffer.from(JSON.stringify(env));
+    const source = '/srv/root/etc/sysext-agent/keys; fleet.pem is an ed25519 public key ...';
+    let message = '';
+    try {
+      verifyManifest(bytes, policy({ trustSource: source }));
+    } catch (err) {
+      expect((err as { code?: string }).code).toBe('UNTRUSTED');
+      message = (err as Error).message;
+    }
+    expect(message).toContain(`signed by ${keyIdOf(other.publicKey)}`);
+    expect(message).toContain(`trusted: ${keyIdOf(key.publicKey)}`);
+    expect(message).toContain(`trusted keys read from ${source}`);
+    expect(message).toContain("add the publisher's public key there as NAME.pub");
+  });
+
+  it('a threshold not met: both key lists; an altered copy names the trusted key', () => {
+    const second = nacl.sign.keyPair();
+    const trusted = new Map([
+      [keyIdOf(key.publicKey), key.publicKey],
+      [keyIdOf(second.publicKey), second.publicKey],
+    ]);
+    const message = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (err) {
+        return `${(err as { code?: string }).code}: ${(err as Error).message}`;
+      }
+      return 'no error';
+    };
+    const short = message(() =>
+      verifyManifest(seal(payload()), policy({ trustedKeys: trusted, threshold: 2 })),
+    );
+    expect(short).toMatch(/^THRESHOLD: .*threshold is 2/);
+    expect(short).toContain(`signed by ${keyIdOf(key.publicKey)}`);
+    expect(short).toContain(keyIdOf(second.publicKey));
+    const env = JSON.parse(seal(payload()).toString('utf8')) as { payload: string };
+    env.payload = Buffer.from(JSON.stringify(payload({ serial: 13 }))).toString('base64');
+    const altered = message(() =>
+      verifyManifest(Buffer.from(JSON.stringify(env)), policy({ trustSource: '/keys' })),
+    );
+    expect(altered).toMatch(/^SIGNATURE: /);
+    expect(altered).toContain(`trusted key ${keyIdOf(key.publicKey)} does not verify`);
+    expect(altered).toContain('trusted keys read from /keys');
+  });
+
   it('a signed payload that is not JSON gives MANIFEST_FORMAT', () => {
     expect(codeOf(() => verifyManifest(sealRaw(Buffer.from('{"schema":1,')), policy()))).toBe(
       'MANIFEST_FORMAT',

@@ -101,9 +101,26 @@ describe('planExtension: actions', () => {
     expect(item).toMatchObject({ current: '2~rc1', target: '2~rc1', action: 'none' });
   });
 
-  it('newer-installed when current is newer than anything in the manifest', () => {
+  it('keep-current (not a downgrade) when current is newer than anything in the manifest', () => {
     const item = planExtension('hello', input(m, { hello: '2' }));
-    expect(item).toMatchObject({ current: '2', target: '2~rc1', action: 'newer-installed' });
+    expect(item).toMatchObject({ current: '2', target: '2~rc1', action: 'keep-current' });
+    expect(item.note).toMatch(/current 2 is newer than any version this host is offered/);
+    expect(item.note).toMatch(/no longer in the manifest/);
+    expect(item.note).toMatch(/not downgraded/);
+    expect(item.note).toMatch(/hello@2~rc1/);
+  });
+
+  it('keep-current says the current version is quarantined, with reason and date', () => {
+    const q = { version: '2', reason: 'health check failed (exit 1)', at: '2026-11-26T12:00:00Z' };
+    const two = manifest({ hello: { versions: ['1', '2'] } });
+    const item = planExtension('hello', input(two, { hello: '2' }, {}, { quarantined: () => [q] }));
+    expect(item).toMatchObject({ target: '1', newest: '2', action: 'keep-current' });
+    expect(item.note).toMatch(/2 is quarantined on 2026-11-26T12:00:00Z: health check failed/);
+  });
+
+  it('newest is the newest published version, held back or not', () => {
+    const item = planExtension('hello', input(m, {}, { hello: ['2~rc1'] }));
+    expect(item).toMatchObject({ target: '1.10', newest: '2~rc1', note: null });
   });
 
   it('missing when the manifest lacks the extension', () => {
@@ -115,6 +132,8 @@ describe('planExtension: actions', () => {
       target: null,
       entry: null,
       action: 'missing',
+      newest: null,
+      note: null,
       heldBack: [],
       skippedQuarantined: [],
       currentIncompatible: null,
@@ -167,6 +186,33 @@ describe('planExtension: quarantine', () => {
       input(m, { hello: '1' }, { hello: ['4', '3'] }, { allowQuarantined: true }),
     );
     expect(item).toMatchObject({ target: '4', action: 'update', skippedQuarantined: [] });
+  });
+
+  it('held back with the quarantine reason and date when state gives them', () => {
+    const entries = [
+      { version: '4', reason: 'health check failed (exit 1)', at: '2026-11-26T12:00:00Z' },
+      { version: '3', reason: 'rolled back by the rollback command', at: '2026-11-27T08:00:00Z' },
+    ];
+    const item = planExtension('hello', {
+      ...input(m, { hello: '2' }),
+      quarantined: () => entries,
+    });
+    expect(item).toMatchObject({ target: '2', newest: '4', action: 'none' });
+    expect(item.heldBack).toEqual([
+      {
+        version: '4',
+        cause: 'quarantined',
+        reason: 'quarantined on 2026-11-26T12:00:00Z: health check failed (exit 1)',
+        quarantine: { reason: 'health check failed (exit 1)', at: '2026-11-26T12:00:00Z' },
+      },
+      {
+        version: '3',
+        cause: 'quarantined',
+        reason: 'quarantined on 2026-11-27T08:00:00Z: rolled back by the rollback command',
+        quarantine: { reason: 'rolled back by the rollback command', at: '2026-11-27T08:00:00Z' },
+      },
+    ]);
+    expect(item.skippedQuarantined).toEqual(['4', '3']);
   });
 
   it('quarantine is per extension', () => {

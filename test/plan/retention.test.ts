@@ -1,7 +1,7 @@
 // Retention (PRODUCT.md section 4, `keep`; section 5, `vacuum`): keep `keep` versions in total,
 // never delete current or previous.
 import { describe, expect, it } from 'vitest';
-import { versionsBeyondKeep } from '../../src/plan/retention.ts';
+import { quarantinedNeverActivated, versionsBeyondKeep } from '../../src/plan/retention.ts';
 
 const sorted = (v: string[]): string[] => [...v].sort();
 
@@ -63,5 +63,26 @@ describe('versionsBeyondKeep', () => {
     const stored = ['3', '1', '2'];
     versionsBeyondKeep(stored, '3', null, 2);
     expect(stored).toEqual(['3', '1', '2']);
+  });
+});
+
+describe('quarantinedNeverActivated (vacuum)', () => {
+  const entry = (version: string, activated?: boolean) => ({
+    version,
+    ...(activated === undefined ? {} : { activated }),
+  });
+
+  it('stored, quarantined, never current: deleted whatever keep says', () => {
+    const q = [entry('4', false), entry('3', true), entry('2')];
+    expect(quarantinedNeverActivated(['1', '2', '3', '4'], '1', null, q)).toEqual(['4']);
+  });
+
+  it('never current or previous, and only what is stored', () => {
+    const q = [entry('1', false), entry('2', false), entry('5', false), entry('3', false)];
+    expect(quarantinedNeverActivated(['1', '2', '3', '4'], '1', '2', q)).toEqual(['3']);
+  });
+
+  it('nothing quarantined: nothing', () => {
+    expect(quarantinedNeverActivated(['1', '2'], '2', '1', [])).toEqual([]);
   });
 });

@@ -67,6 +67,8 @@ describe('compatibility', () => {
     expect(item.heldBack[0]?.reason).toMatch(/fedora/);
     expect(item.heldBack[1]?.reason).toMatch(/arm64/);
     expect(item.heldBack[2]?.reason).toMatch(/13/);
+    expect(item.heldBack.every((h) => h.cause === 'incompatible')).toBe(true);
+    expect(item.newest).toBe('5.0');
   });
 
   it('picks, of one version, the image built for this host', () => {
@@ -129,6 +131,7 @@ describe('rollout', () => {
     expect(at(bucket).heldBack[0]?.reason).toBe(
       `held back by rollout (bucket ${bucket}, rollout ${bucket}%)`,
     );
+    expect(at(bucket).heldBack[0]?.cause).toBe('rollout');
     expect(at(bucket + 1).target).toBe('2.0');
     expect(at(100).target).toBe('2.0');
     expect(at(0).target).toBeNull();
@@ -167,8 +170,8 @@ describe('pins and explicit versions', () => {
     const down = planExtension('hello', input(m, { pin: () => '1.0', current: () => '3.0' }));
     expect(down).toMatchObject({ target: '1.0', action: 'update' });
     expect(down.heldBack).toEqual([
-      { version: '3.0', reason: 'pinned to 1.0' },
-      { version: '2.0', reason: 'pinned to 1.0' },
+      { version: '3.0', cause: 'pinned', reason: 'pinned to 1.0' },
+      { version: '2.0', cause: 'pinned', reason: 'pinned to 1.0' },
     ]);
   });
 

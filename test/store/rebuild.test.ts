@@ -38,7 +38,7 @@ describe.skipIf(missing('mksquashfs'))('a corrupt state.json is moved aside and 
 
   const stateDirOf = (root: string) => join(root, 'var/lib/sysext-agent');
   const agent = (root: string, ...args: string[]) =>
-    runCli(['--root', root, '--json', '--log-level', 'warn', ...args]);
+    runCli(['--root', root, '--json', '--log-format', 'json', '--log-level', 'warn', ...args]);
 
   async function fromTemplate(template: string): Promise<string> {
     const root = join(sb.dir, `root-${n++}`);
@@ -59,7 +59,7 @@ describe.skipIf(missing('mksquashfs'))('a corrupt state.json is moved aside and 
     return bad;
   }
 
-  /** The warning (a pino line at level warn naming where the file went) and the file moved aside. */
+  /** The warning (a JSON log line at level warn naming where the file went), the file aside. */
   async function expectMovedAside(root: string, stderr: string, bad: Buffer): Promise<void> {
     const warnings = stderr
       .split('\n')

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import type { ExtensionReport } from '../../commands/report.ts';
 import { underLock, underLockFor } from '../host.ts';
 import { runner } from '../action.ts';
+import { metered } from '../../metrics/run.ts';
 import { buildContext, emit, pathsFor } from '../runtime.ts';
 
 function describe(name: string, e: ExtensionReport): string {
@@ -15,7 +16,9 @@ function describe(name: string, e: ExtensionReport): string {
       ? e.from
         ? ` (${e.from})`
         : ''
-      : ` ${e.from ?? '(none)'} -> ${e.to ?? '(none)'}`;
+      : e.from === null && e.to === null && e.result === 'skipped'
+        ? ''
+        : ` ${e.from ?? '(none)'} -> ${e.to ?? '(none)'}`;
   return `${name}: ${e.result}${change}${e.message ? `: ${e.message}` : ''}`;
 }
 
@@ -31,25 +34,11 @@ export function checkCommand(): Command {
       'fetch and verify the manifest; per extension: current, newest available for this host, action, and the versions held back with the reason (compatibility, rollout, quarantine, pin)',
     )
     .action(
-      runner(async (opts, log) => {
-        const { runCheck } = await import('../../commands/check.ts');
+      metered('check', async (opts, log) => {
+        const { runCheck, formatCheck } = await import('../../commands/check.ts');
         const ctx = await buildContext(opts, log);
         const report = await underLockFor(ctx, opts, log, () => runCheck(ctx));
-        emit(opts, report, () =>
-          [
-            `manifest serial ${report.manifest.serial} from ${report.manifest.url}, expires ${report.manifest.expires}`,
-            report.host.systemd === null
-              ? `host: ${report.host.osRelease}; compatibility is not checked`
-              : `host: ID=${report.host.id ?? '-'} VERSION_ID=${report.host.versionId ?? '-'} ARCHITECTURE=${report.host.architecture}, systemd ${report.host.systemd}`,
-            ...Object.entries(report.extensions).flatMap(([n, e]) => [
-              `${n}: current ${e.current ?? '-'}, available ${e.available ?? '-'}, action ${e.action}`,
-              ...(e.currentIncompatible
-                ? [`  current ${e.current} no longer fits this host: ${e.currentIncompatible}`]
-                : []),
-              ...e.heldBack.map((h) => `  held back ${h.version}: ${h.reason}`),
-            ]),
-          ].join('\n'),
-        );
+        emit(opts, report, () => formatCheck(report));
         return 0;
       }),
     );
@@ -70,7 +59,7 @@ export function updateCommand(): Command {
       false,
     )
     .action(
-      runner(async (opts, log, args) => {
+      metered('update', async (opts, log, args) => {
         const { runUpdate } = await import('../../commands/update.ts');
         const ctx = await buildContext(opts, log);
         const report = await underLockFor(ctx, opts, log, () =>
@@ -92,7 +81,7 @@ export function rollbackCommand(): Command {
       'extensions to roll back (default: every one that has a previous version)',
     )
     .action(
-      runner(async (opts, log, args) => {
+      metered('rollback', async (opts, log, args) => {
         const { runRollback } = await import('../../commands/rollback.ts');
         const ctx = await buildContext(opts, log);
         const report = await underLockFor(ctx, opts, log, () => runRollback(ctx, args));
@@ -110,7 +99,7 @@ export function removeCommand(): Command {
     .argument('<names...>', 'extensions to remove')
     .option('--force', "also the agent's own extensions (sysext-agent, sysext-agent-node)", false)
     .action(
-      runner(async (opts, log, args) => {
+      metered('remove', async (opts, log, args) => {
         const { runRemove } = await import('../../commands/remove.ts');
         const ctx = await buildContext(opts, log);
         const report = await underLockFor(ctx, opts, log, () =>
@@ -128,22 +117,14 @@ export function removeCommand(): Command {
 export function vacuumCommand(): Command {
   return new Command('vacuum')
     .description(
-      'delete stored versions beyond keep (never current or previous) and stale partial downloads',
+      'delete stored versions that are quarantined and were never current, those beyond keep (never current or previous), and stale partial downloads',
     )
     .action(
-      runner(async (opts, log) => {
-        const { runVacuum } = await import('../../commands/vacuum.ts');
+      metered('vacuum', async (opts, log) => {
+        const { runVacuum, formatVacuum } = await import('../../commands/vacuum.ts');
         const ctx = await buildContext(opts, log);
         const report = await underLockFor(ctx, opts, log, () => runVacuum(ctx));
-        emit(opts, report, () =>
-          [
-            ...report.deleted.map((d) => `deleted ${d.name} ${d.version}`),
-            ...report.partialsDeleted.map((p) => `deleted partial download ${p}`),
-            report.deleted.length + report.partialsDeleted.length === 0 ? 'nothing to delete' : '',
-          ]
-            .filter(Boolean)
-            .join('\n'),
-        );
+        emit(opts, report, () => formatVacuum(report));
         return 0;
       }),
     );

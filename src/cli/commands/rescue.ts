@@ -6,7 +6,7 @@
  */
 import { Command } from 'commander';
 import { underLock } from '../host.ts';
-import { runner } from '../action.ts';
+import { metered } from '../../metrics/run.ts';
 import { emit, pathsFor } from '../runtime.ts';
 
 export function rescueCommand(): Command {
@@ -15,7 +15,7 @@ export function rescueCommand(): Command {
       "take out what keeps systemd-sysext/confext from merging, found by trial merges in private namespaces: the agent's own versions are quarantined (the previous one switched in), other entries moved to var/lib/sysext-agent/rescued/; needs no configuration",
     )
     .action(
-      runner(async (opts, log) => {
+      metered('rescue', async (opts, log) => {
         const [{ runRescue }, { describeRescued }, { defaultPorts }] = await Promise.all([
           import('../../commands/rescue.ts'),
           import('../../rescue/describe.ts'),
