@@ -190,6 +190,30 @@ describe('a failure after the switch is rolled back: exit 3, proven, quarantined
   });
 });
 
+describe('the way back is logged for the operator', () => {
+  it('one error line for the failure, one line per undo step, one line for the end', async () => {
+    const { pino } = await import('pino');
+    const lines: { level: number; msg: string }[] = [];
+    const log = pino(
+      { level: 'info' },
+      { write: (s: string) => void lines.push(JSON.parse(s) as { level: number; msg: string }) },
+    );
+    const state = await installed();
+    host.health.answers.set('hello@2.0', { ok: false, detail: 'exit 1' });
+    const outcome = await runTransaction(host.env({ log }), state, 'update', upgrade());
+    expect(outcome.code).toBe('HEALTH_FAILED');
+    const errors = lines.filter((l) => l.level >= 50);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.msg).toMatch(/exit 1.*switching hello back/);
+    const steps = lines.filter((l) => /^way back, step \d+\/\d+ /.test(l.msg));
+    expect(steps.map((l) => /^way back, step \d+\/\d+ (.+?): /.exec(l.msg)?.[1])).toEqual(
+      backSteps({ moves: upgrade(), refresh: true } as never).map((s) => s.id),
+    );
+    expect(steps.every((l) => l.level === 30)).toBe(true);
+    expect(lines.at(-1)?.msg).toMatch(/^way back complete/);
+  });
+});
+
 describe('the way back fails: exit 4, journal kept, a later recover completes it', () => {
   it('status always fails', async () => {
     const state = await installed();
