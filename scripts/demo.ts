@@ -7,7 +7,7 @@
  */
 import { execa, execaSync } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,10 +27,10 @@ async function agent(args: string[]): Promise<string> {
   return r.stdout;
 }
 
-async function publishFixture(repo: string, keys: string, version: string): Promise<void> {
+async function publishFixture(repo: string, key: string, version: string): Promise<void> {
   const image = join(fixtures, `hello_${version}.raw`);
-  step(`sysext-agent publish --repo repo --key keys/demo.key hello_${version}.raw`);
-  const out = await agent(['publish', '--repo', repo, '--key', join(keys, 'demo.key'), image]);
+  step(`sysext-agent publish --repo repo --key publisher/demo.key hello_${version}.raw`);
+  const out = await agent(['publish', '--repo', repo, '--key', key, image]);
   process.stdout.write(`${out}\n`);
 }
 
@@ -100,15 +100,22 @@ async function main(): Promise<void> {
           `      (systemd-sysext refresh) and running the merged binary. Run as root to see them.\n`,
       );
     }
+    // The publisher's private key stays with the publisher; the host trusts only the .pub.
     const keys = join(sandbox, 'keys');
+    const publisher = join(sandbox, 'publisher');
+    const key = join(publisher, 'demo.key');
     const repo = join(sandbox, 'repo');
     await mkdir(keys);
+    await mkdir(publisher);
     await mkdir(join(sandbox, 'var-lib'));
 
-    step('sysext-agent keygen --output keys/demo');
-    process.stdout.write(`key id ${await agent(['keygen', '--output', join(keys, 'demo')])}\n`);
+    step('sysext-agent keygen --output publisher/demo; cp publisher/demo.pub keys/');
+    process.stdout.write(
+      `key id ${await agent(['keygen', '--output', join(publisher, 'demo')])}\n`,
+    );
+    await copyFile(join(publisher, 'demo.pub'), join(keys, 'demo.pub'));
 
-    await publishFixture(repo, keys, '1.0');
+    await publishFixture(repo, key, '1.0');
 
     step('sysext-agent serve repo --listen 127.0.0.1:0');
     server = await startServe(repo);
@@ -132,7 +139,7 @@ async function main(): Promise<void> {
     step('update to 1.0');
     await updateAndShow(sandbox, config, blocker);
 
-    await publishFixture(repo, keys, '2.0');
+    await publishFixture(repo, key, '2.0');
     step('update to 2.0');
     await updateAndShow(sandbox, config, blocker);
     step('done: sandbox removed, server stopped; the host was not touched');
