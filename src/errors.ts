@@ -20,8 +20,18 @@ const EXIT_OF = {
   SIGNATURE: 1,
   THRESHOLD: 1,
   UNTRUSTED: 1,
+  // a keys/N.json rotation document that is signed but broken: wrong version, bad keys or threshold
+  KEYS_INVALID: 1,
   EXPIRED: 1,
   SERIAL_ROLLBACK: 1,
+  // a manifest with the accepted serial but other payload bytes (TUF: an attack or a publisher
+  // error); a serial is never reused for different content
+  FORK: 1,
+  // a server too slow to be anything but an attack (TUF slow retrieval): the manifest's total
+  // deadline passed, or an image fell below the minimum rate (config network)
+  SLOW_RETRIEVAL: 1,
+  // the manifest changed the kind (sysext/confext) of an installed extension
+  KIND_CHANGED: 1,
   SIZE_MISMATCH: 1,
   HASH_MISMATCH: 1,
   VERITY_MISMATCH: 1,
@@ -33,6 +43,14 @@ const EXIT_OF = {
   NO_SPACE: 1,
   UNSUPPORTED: 1,
   STATE_CORRUPT: 1,
+  // a file name built from a name or version that breaks the rules, or a path that would leave
+  // its directory: refused before any file is touched (names are checked where they are read;
+  // this is the last guard, in src/store/contained.ts)
+  UNSAFE_PATH: 1,
+  // something the agent did not make sits where it keeps its own files (a symlink, a directory,
+  // a FIFO or a device in its store, partial/, lock or activation entries): refused, left as it
+  // is, never followed or written through (src/store/nofollow.ts)
+  FOREIGN_ENTRY: 1,
   NO_PREVIOUS: 1,
   NOT_INSTALLED: 1,
   IO: 1,

@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { AgentError, exitCodeFor } from '../errors.ts';
 import { outcome } from './action.ts';
 import { DEFAULT_WAIT, parseWaitOption, waitArgs } from './host.ts';
-import { permissionError } from './system-error.ts';
+import { systemError } from './system-error.ts';
 import { keygenCommand } from './commands/keygen.ts';
 import {
   checkCommand,
@@ -22,6 +22,7 @@ import { publishCommand } from './commands/publish.ts';
 import { unquarantineCommand } from './commands/quarantine.ts';
 import { rescueCommand } from './commands/rescue.ts';
 import { rolloutCommand } from './commands/rollout.ts';
+import { rotateCommand } from './commands/rotate.ts';
 import { serveCommand } from './commands/serve.ts';
 import { signCommand } from './commands/sign.ts';
 import { verityCommand } from './commands/verity.ts';
@@ -75,6 +76,7 @@ export function buildProgram(version = 'unknown'): Command {
     signCommand(),
     publishCommand(),
     rolloutCommand(),
+    rotateCommand(),
     verityCommand(),
     serveCommand(),
   ]) {
@@ -112,9 +114,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (json) process.stdout.write(JSON.stringify({ error: { code: 'USAGE', message } }) + '\n');
       return exitCodeFor('USAGE');
     }
-    // A foreseeable system error (EACCES, EPERM, EROFS) names the path and the fix; only the
-    // unforeseen get a stack trace, for a bug report.
-    const coded = permissionError(err) ?? (err instanceof AgentError ? err : null);
+    // A foreseeable system error (EACCES, EROFS, ENOSPC, EISDIR, ...) is coded and names the
+    // path and the fix; only the unforeseen get a stack trace, for a bug report.
+    const coded = systemError(err) ?? (err instanceof AgentError ? err : null);
     if (coded) {
       await reportError(coded, json);
       return exitCodeFor(coded.code);

@@ -63,3 +63,58 @@ export function permissionError(
       : `permission denied (${errno}): ${op} ${path}`;
   return new AgentError('PERMISSION', `${what}: ${fixFor(errno, uid, path)}`, { cause: err });
 }
+
+/** What an errno means where the agent met it, for the one line a user reads. */
+const MEANING: Record<string, string> = {
+  EISDIR: 'a directory is where a file was expected',
+  ENOTDIR: 'a file is where a directory was expected',
+  ELOOP: 'a symbolic link is where the agent allows none (or links loop)',
+  EEXIST: 'something is already there',
+  ENOENT: 'it does not exist',
+  ENOTEMPTY: 'a directory that should be empty is not',
+  ENXIO: 'a FIFO or a socket is where a file was expected',
+  EBUSY: 'it is busy (a mount point?)',
+  EXDEV: 'it is on another file system',
+  EIO: 'an input/output error (a failing disk?)',
+  ENAMETOOLONG: 'the name is too long',
+  EMFILE: 'too many open files',
+  ETXTBSY: 'it is busy',
+};
+
+/** The errno error behind `err` (itself or in its cause chain), with a code E... or ERR_FS_... */
+function errnoCause(err: unknown): ErrnoLike | undefined {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const code = (e as ErrnoLike).code;
+    if (typeof code === 'string' && /^(E[A-Z0-9]+|ERR_FS_[A-Z_]+)$/.test(code))
+      return e as ErrnoLike;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * A coded error for any foreseeable system error (issue 11, class 8): PERMISSION as above; a full
+ * disk (ENOSPC, EDQUOT) is NO_SPACE; any other errno error not coded yet is IO with a message that
+ * says what the errno means and names the path, never "unexpected error" with a stack trace.
+ * Null when `err` is no system error (a bug: the caller reports it with its stack).
+ */
+export function systemError(err: unknown): AgentError | null {
+  const permission = permissionError(err);
+  if (permission) return permission;
+  if (isAgentError(err) && err.code !== 'IO') return null;
+  const cause = errnoCause(err);
+  if (!cause) return null;
+  const errno = String(cause.code).replace(/^ERR_FS_/, '');
+  const path = typeof cause.path === 'string' ? ` ${cause.path}` : '';
+  const op = typeof cause.syscall === 'string' ? cause.syscall : 'file operation';
+  const what = isAgentError(err) ? err.message : `${op}${path} failed (${errno})`;
+  if (errno === 'ENOSPC' || errno === 'EDQUOT')
+    return new AgentError(
+      'NO_SPACE',
+      `${what}: no space left on the file system: free space (\`sysext-agent vacuum\` deletes old versions) and run again`,
+      { cause: err },
+    );
+  if (isAgentError(err)) return err;
+  const meaning = MEANING[errno] ?? (cause as { message?: string }).message ?? errno;
+  return new AgentError('IO', `${what}: ${meaning}`, { cause: err });
+}

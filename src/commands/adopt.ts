@@ -6,7 +6,7 @@
  * systemd already did stays proven), then the plain file is replaced by the symlink in one
  * rename. Anything else at that path is left alone, and the run says so.
  */
-import { copyFile, link, lstat, mkdir } from 'node:fs/promises';
+import { copyFile, link, lstat, readlink } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import type { ExtensionKind, ImageEntry, ManifestPayload } from '../manifest/schema.ts';
 import { ensureExtensionState, setResult } from '../plan/state-ops.ts';
@@ -17,8 +17,10 @@ import {
   tempPathFor,
   writeFileAtomic,
 } from '../store/atomic.ts';
-import { sha256OfFile } from '../store/images.ts';
-import { activationEntries, storeDir, storedImage } from '../store/layout.ts';
+import { isStoreLink } from '../store/activation.ts';
+import { ownStoreDir, sha256OfFile } from '../store/images.ts';
+import { activationEntries, storedImage } from '../store/layout.ts';
+import { kindOf } from '../store/nofollow.ts';
 import type { AgentState } from '../store/state.ts';
 import { verityOfFile } from '../verity/file.ts';
 import type { AgentContext } from './context.ts';
@@ -67,7 +69,7 @@ async function adoptOne(
   });
   if (verity.rootHash !== image.verity.rootHash) throw new Error('its dm-verity root hash differs');
   const stored = storedImage(ctx.paths, name, version);
-  await mkdir(storeDir(ctx.paths, name), { recursive: true });
+  await ownStoreDir(ctx.paths, name);
   // The hash tree first: a present image in the store always has complete siblings.
   await writeFileAtomic(stored.hashFile, verity.hashFile, 0o644);
   await writeFileAtomic(stored.rootHashFile, `${verity.rootHash}\n`, 0o644);
@@ -95,11 +97,20 @@ export async function adoptPlaced(
     if (!ext) continue;
     const file = activationEntries(ctx.paths, ext.kind, name).image;
     const info = await lstat(file).catch(() => null);
-    if (!info || info.isSymbolicLink()) continue;
-    const what = info.isFile() ? 'a plain file' : 'not a symlink';
+    if (!info) continue;
+    // A symlink is the agent's when it points into its store; one pointing elsewhere is an
+    // administrator's (PRODUCT.md section 8: what is not adopted is left alone, and said so).
+    const target = info.isSymbolicLink() ? await readlink(file) : null;
+    if (target !== null && isStoreLink(name, target)) continue;
+    const what =
+      target !== null
+        ? `a symbolic link to ${target}, not into the agent's store`
+        : info.isFile()
+          ? 'a plain file that matches no image of the manifest'
+          : `${kindOf(info)}, not an image or a symlink`;
     const found = info.isFile() ? await matchOf(file, info.size, ext.versions) : null;
     if (!found) {
-      const leftAlone = `${file} is ${what} that matches no image of the manifest; left alone (move it away, or publish it, for the agent to manage ${name})`;
+      const leftAlone = `${file} is ${what}; left alone (move it away, or publish it, for the agent to manage ${name})`;
       ctx.log.warn({ name, path: file }, leftAlone);
       done.push({ name, leftAlone });
       continue;

@@ -58,7 +58,7 @@ export async function runCheck(ctx: AgentContext): Promise<CheckReport> {
     selectTargets(ctx, []),
   );
   if (!manifest.notModified) {
-    recordAccepted(state, manifest.payload, ctx.now());
+    recordAccepted(state, manifest.payload, ctx.now(), manifest.payloadSha256);
     await writeState(ctx.paths.stateFile, state);
     await rememberManifest(ctx, manifest);
   }

@@ -11,6 +11,8 @@ import type { RepositorySource } from '../net/source.ts';
 import { readManifestCache, writeManifestCache } from '../store/manifest-cache.ts';
 import type { AgentState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
+import { cachedDigest, checkFork, payloadDigest } from './manifest-fork.ts';
+import { policyOf, rememberKeys, walkKeys, walkStart, type AcceptedKeys } from './trust-walk.ts';
 
 export const MANIFEST_MAX_BYTES = 1024 * 1024;
 
@@ -22,6 +24,10 @@ export interface FetchedManifest extends TrustedManifest {
   notModified: boolean;
   bytes: Buffer;
   validators: Validators;
+  /** SHA-256 of the payload bytes, recorded in state at acceptance (fork detection). */
+  payloadSha256: string;
+  /** The key set the manifest was verified against (key rotation, PRODUCT.md section 3.2). */
+  keys: AcceptedKeys;
 }
 
 export async function fetchTrustedManifest(
@@ -30,10 +36,8 @@ export async function fetchTrustedManifest(
   state: AgentState,
 ): Promise<FetchedManifest> {
   const store = await loadTrustStore(ctx.paths, ctx.config.trustedKeys, ctx.log);
+  const start = await walkStart(ctx, store, ctx.config.threshold);
   const policy = {
-    trustedKeys: store.keys,
-    trustSource: [store.source, ...store.ignored].join('; '),
-    threshold: ctx.config.threshold,
     lastSerial: state.manifest?.serial ?? null,
     now: ctx.now(),
   };
@@ -44,6 +48,8 @@ export async function fetchTrustedManifest(
     const url = new URL('manifest.json', baseUrl).href;
     const cached = cache?.url === url ? cache : null;
     try {
+      // Key rotation first, on the same mirror: the manifest is verified against its result.
+      const keys = await walkKeys(source, baseUrl, start, ctx.log);
       const doc = await source.fetchDocument(url, MANIFEST_MAX_BYTES, cached?.validators);
       const bytes =
         doc.status === 304 && cached
@@ -51,14 +57,20 @@ export async function fetchTrustedManifest(
           : doc.status === 200
             ? doc.bytes
             : Buffer.alloc(0);
-      const trusted = verifyManifest(bytes, policy);
-      const notModified = doc.status === 304;
+      const trusted = verifyManifest(bytes, { ...policy, ...policyOf(keys, start, store.ignored) });
+      // The accepted serial again: only with the payload accepted (manifest-fork.ts).
+      const payloadSha256 = payloadDigest(bytes);
+      checkFork(state.manifest, trusted.payload.serial, payloadSha256, url, () =>
+        cachedDigest(cache?.bytes, trusted.payload.serial),
+      );
+      // Accepted under a new key set: a new acceptance to record, even for the same bytes.
+      const notModified = doc.status === 304 && !keys.changed;
       ctx.log.info(
         { url, serial: trusted.payload.serial, notModified, signers: trusted.signerKeyIds },
         'manifest accepted',
       );
       const validators = doc.status === 200 ? doc.validators : (cached?.validators ?? {});
-      return { ...trusted, baseUrl, url, notModified, bytes, validators };
+      return { ...trusted, baseUrl, url, notModified, bytes, validators, keys, payloadSha256 };
     } catch (err) {
       const error =
         err instanceof AgentError ? err : new AgentError('NETWORK', String(err), { cause: err });
@@ -87,6 +99,7 @@ export async function rememberManifest(
   ctx: AgentContext,
   manifest: FetchedManifest,
 ): Promise<void> {
+  await rememberKeys(ctx, manifest.keys);
   if (manifest.notModified) return;
   await writeManifestCache(ctx.paths, {
     url: manifest.url,

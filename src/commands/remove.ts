@@ -9,7 +9,8 @@ import { isOwnExtension } from '../self/own.ts';
 import { activeVersion } from '../store/activation.ts';
 import { readState } from '../store/state.ts';
 import type { AgentContext } from './context.ts';
-import { unknownExtension } from './selection.ts';
+import { emptyRecord, own } from '../version/own-record.ts';
+import { checkNames, unknownExtension } from './selection.ts';
 import type { Move } from '../transaction/journal.ts';
 import { exitCodeOf, failedResult, type ExtensionReport } from './report.ts';
 import { txEnvFromContext } from '../transaction/env.ts';
@@ -26,18 +27,19 @@ export async function runRemove(
   names: readonly string[],
   force = false,
 ): Promise<RemoveReport> {
-  const own = names.filter(isOwnExtension);
-  if (own.length > 0 && !force)
+  checkNames(names);
+  const agents = names.filter(isOwnExtension);
+  if (agents.length > 0 && !force)
     throw new AgentError(
       'USAGE',
-      `${own.join(', ')} ${own.length > 1 ? 'are' : 'is'} the agent's own extension: without it this host has no agent to update or recover its extensions; add --force if that is what you want`,
+      `${agents.join(', ')} ${agents.length > 1 ? 'are' : 'is'} the agent's own extension: without it this host has no agent to update or recover its extensions; add --force if that is what you want`,
     );
   const state = await readState(ctx.paths.stateFile);
   const configured = Object.keys(ctx.config.extensions);
   const moves: Move[] = [];
   const gone: string[] = [];
   for (const name of new Set(names)) {
-    const ext = state.extensions[name];
+    const ext = own(state.extensions, name);
     if (ext) {
       const active = (await activeVersion(ctx.paths, ext.kind, name)) ?? ext.current;
       moves.push({ name, kind: ext.kind, from: active, to: null });
@@ -52,11 +54,11 @@ export async function runRemove(
       ? await runTransaction(txEnvFromContext(ctx), state, 'remove', moves)
       : ({ ok: true, failures: {} } satisfies TxOutcome);
   const warnings = [...moves.map((m) => m.name), ...gone]
-    .filter((name) => name in ctx.config.extensions)
+    .filter((name) => Object.hasOwn(ctx.config.extensions, name))
     .map(
       (name) => `${name} is still listed in the configuration: the next update installs it again`,
     );
-  const extensions: Record<string, ExtensionReport> = {};
+  const extensions: Record<string, ExtensionReport> = emptyRecord();
   for (const m of moves) {
     const base = { kind: m.kind, from: m.from, to: null, action: 'remove' };
     extensions[m.name] = outcome.ok

@@ -37,7 +37,7 @@ export function failedResult(
   outcome: TxOutcome,
   name: string,
 ): Pick<ExtensionReport, 'result' | 'message'> {
-  const failure = outcome.failures[name];
+  const failure = Object.hasOwn(outcome.failures, name) ? outcome.failures[name] : undefined;
   if (failure) return { result: 'failed', message: failure };
   return { result: 'rolled-back', message: 'rolled back with the rest of the transaction' };
 }

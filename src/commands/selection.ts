@@ -9,7 +9,7 @@ import { plan, type PlanItem } from '../plan/plan.ts';
 import { currentVersion, quarantineOf } from '../plan/state-ops.ts';
 import type { AgentState } from '../store/state.ts';
 import { didYouMean } from '../util/suggest.ts';
-import { isValidVersion } from '../version/syntax.ts';
+import { isValidName, isValidVersion } from '../version/syntax.ts';
 import type { HostPaths } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
 import type { SystemdPort } from '../systemd/port.ts';
@@ -41,20 +41,44 @@ export function unknownExtension(
   );
 }
 
+/**
+ * A name from the command line passes the same rules as one from a manifest (PRODUCT.md
+ * section 3) before it is looked up or joined into a path: `remove ../../etc` or `rollback ""`
+ * is a usage error (exit 2), whatever the state says.
+ */
+export function checkName(name: string, arg = name): string {
+  if (!isValidName(name))
+    throw new AgentError(
+      'USAGE',
+      `"${arg}": ${JSON.stringify(name)} is not a valid extension name (letters, digits, ".", "+", "-"; no "_" or "/"; at most 128 characters)`,
+    );
+  return name;
+}
+
+/** Every argument a name (checkName). */
+export function checkNames(args: readonly string[]): string[] {
+  return args.map((a) => checkName(a));
+}
+
+/** NAME or NAME@VERSION, each checked against the rules (USAGE otherwise). */
+export function parseTarget(arg: string): { name: string; version?: string } {
+  const at = arg.indexOf('@');
+  const name = checkName(at < 0 ? arg : arg.slice(0, at), arg);
+  if (at < 0) return { name };
+  const version = arg.slice(at + 1);
+  if (!isValidVersion(version))
+    throw new AgentError('USAGE', `"${arg}": ${JSON.stringify(version)} is not a valid version`);
+  return { name, version };
+}
+
 export function selectTargets(ctx: AgentContext, args: readonly string[]): Selection {
   const configured = Object.keys(ctx.config.extensions);
   const explicit = new Map<string, string>();
   const names: string[] = [];
   for (const arg of args) {
-    const at = arg.indexOf('@');
-    const name = at < 0 ? arg : arg.slice(0, at);
+    const { name, version } = parseTarget(arg);
     if (!configured.includes(name)) throw unknownExtension(name, configured);
-    if (at >= 0) {
-      const version = arg.slice(at + 1);
-      if (!isValidVersion(version))
-        throw new AgentError('USAGE', `"${arg}": "${version}" is not a valid version`);
-      explicit.set(name, version);
-    }
+    if (version !== undefined) explicit.set(name, version);
     if (!names.includes(name)) names.push(name);
   }
   return { names: names.length > 0 ? names : configured, named: names.length > 0, explicit };

@@ -91,7 +91,7 @@ export async function collectStatus(
       quarantined: (ext?.quarantined ?? []).map((q) => q.version),
       quarantine: ext?.quarantined ?? [],
       interrupted: ext?.interrupted ?? {},
-      configured: config ? name in config.extensions : true,
+      configured: config ? Object.hasOwn(config.extensions, name) : true,
       lastResult: ext?.lastResult ?? null,
       heldBack: item?.heldBack ?? [],
       currentIncompatible: item?.currentIncompatible ?? null,

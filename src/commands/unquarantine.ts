@@ -12,7 +12,8 @@ import { readState, writeState } from '../store/state.ts';
 import { isValidVersion } from '../version/syntax.ts';
 import type { AgentContext } from './context.ts';
 import { quarantineHint } from './held-back-text.ts';
-import { unknownExtension } from './selection.ts';
+import { own } from '../version/own-record.ts';
+import { checkName, unknownExtension } from './selection.ts';
 
 export interface UnquarantineReport {
   name: string;
@@ -24,15 +25,22 @@ export interface UnquarantineReport {
   quarantined: string[];
 }
 
+/** The command line's NAME and VERSIONs against the rules: USAGE (exit 2) before anything. */
+export function checkUnquarantineArgs(name: string, versions: readonly string[]): void {
+  checkName(name);
+  for (const v of versions)
+    if (!isValidVersion(v))
+      throw new AgentError('USAGE', `${JSON.stringify(v)} is not a valid version`);
+}
+
 export async function runUnquarantine(
   ctx: Pick<AgentContext, 'paths' | 'config' | 'log'>,
   name: string,
   versions: readonly string[],
 ): Promise<UnquarantineReport> {
-  for (const v of versions)
-    if (!isValidVersion(v)) throw new AgentError('USAGE', `"${v}" is not a valid version`);
+  checkUnquarantineArgs(name, versions);
   const state = await readState(ctx.paths.stateFile);
-  const ext = state.extensions[name];
+  const ext = own(state.extensions, name);
   if (!ext && !Object.hasOwn(ctx.config.extensions, name))
     throw unknownExtension(name, Object.keys(ctx.config.extensions), Object.keys(state.extensions));
   const listed = new Set((ext?.quarantined ?? []).map((q) => q.version));

@@ -18,6 +18,7 @@ import { runTransaction, type TxOutcome } from '../transaction/run.ts';
 import { pruneStore } from './prune.ts';
 import { adoptPlaced } from './adopt.ts';
 import { recordAccepted } from '../plan/state-ops.ts';
+import { refuseKindChanges } from '../plan/kind-change.ts';
 import { checkAsked, planFor, planHostOf, selectTargets } from './selection.ts';
 import { installBootHooks } from '../self/boot-hooks.ts';
 import { OWN_EXTENSIONS } from '../self/own.ts';
@@ -78,6 +79,8 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
   try {
     const manifest = await fetchTrustedManifest(ctx, source, state);
     const summary = { serial: manifest.payload.serial, expires: manifest.payload.expires };
+    // A sysext the manifest now calls a confext (or back): refused before anything changes.
+    refuseKindChanges(state, manifest.payload, selection.names);
     const adoptions = await adoptPlaced(ctx, state, manifest.payload, selection.names);
     if (adoptions.some((a) => 'adopted' in a)) await writeState(ctx.paths.stateFile, state);
     await ensureBootHooks(ctx);
@@ -108,7 +111,7 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
         work.flatMap((i) => (i.kind ? [i.kind] : [])),
       );
     const staged = await stageAll(ctx, source, manifest, work);
-    recordAccepted(state, manifest.payload, ctx.now());
+    recordAccepted(state, manifest.payload, ctx.now(), manifest.payloadSha256);
     await writeState(ctx.paths.stateFile, state);
     await rememberManifest(ctx, manifest);
     const moves = work.flatMap((i) =>

@@ -56,7 +56,7 @@ export async function runVacuum(ctx: AgentContext): Promise<VacuumReport> {
     const current = parsed ? state.extensions[parsed.name]?.current : undefined;
     const wanted =
       parsed !== undefined &&
-      parsed.name in ctx.config.extensions &&
+      Object.hasOwn(ctx.config.extensions, parsed.name) &&
       (current === undefined || current === null || compareVersions(parsed.version, current) > 0);
     if (!wanted) {
       await rm(join(ctx.paths.partialDir, file), { force: true });

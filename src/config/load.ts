@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { AgentError } from '../errors.ts';
 import { describeIssues } from './issues.ts';
 import { configSchema, type Config } from './schema.ts';
+import { parseJsonRecords, ProtoKeyError } from '../version/own-record.ts';
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
@@ -15,8 +16,11 @@ function deepFreeze<T>(value: T): T {
 export function parseConfig(text: string, source: string): Readonly<Config> {
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    // A `__proto__` key is refused, not dropped (issue 11, class 3): it is never a valid name.
+    doc = parseJsonRecords(text);
   } catch (err) {
+    if (err instanceof ProtoKeyError)
+      throw new AgentError('CONFIG', `${source}: a key named "__proto__" is never a valid name`);
     throw new AgentError('CONFIG', `${source}: not valid JSON (${(err as Error).message})`, {
       cause: err,
     });

@@ -10,6 +10,8 @@ export interface HostPaths {
   keysDir: string;
   stateDir: string;
   stateFile: string;
+  /** The key set accepted through rotation (PRODUCT.md section 3.2). */
+  trustFile: string;
   imagesDir: string;
   partialDir: string;
   lockFile: string;
@@ -26,6 +28,7 @@ export function hostPaths(root = '/'): Readonly<HostPaths> {
     keysDir: join(r, 'etc/sysext-agent/keys'),
     stateDir,
     stateFile: join(stateDir, 'state.json'),
+    trustFile: join(stateDir, 'trust.json'),
     imagesDir: join(stateDir, 'images'),
     partialDir: join(stateDir, 'partial'),
     lockFile: join(stateDir, 'lock'),

@@ -17,6 +17,11 @@ export const CONFIG_DEFAULTS = Object.freeze({
     idleTimeoutSec: 30,
     attempts: 5,
     maxTotalSec: 900,
+    // Slow retrieval (TUF): total time for one fetch of the manifest (or a keys document), and
+    // the least an image must average over each window (docs/operations.md, "Slow servers").
+    documentTimeoutSec: 60,
+    minBytesPerSec: 1024,
+    rateWindowSec: 60,
   }),
 });
 
@@ -72,6 +77,9 @@ export const configSchema = z.strictObject({
       idleTimeoutSec: positive.default(CONFIG_DEFAULTS.network.idleTimeoutSec),
       attempts: z.number().int().min(1).max(100).default(CONFIG_DEFAULTS.network.attempts),
       maxTotalSec: positive.default(CONFIG_DEFAULTS.network.maxTotalSec),
+      documentTimeoutSec: positive.default(CONFIG_DEFAULTS.network.documentTimeoutSec),
+      minBytesPerSec: z.number().int().min(0).default(CONFIG_DEFAULTS.network.minBytesPerSec),
+      rateWindowSec: positive.default(CONFIG_DEFAULTS.network.rateWindowSec),
     })
     .default({ ...CONFIG_DEFAULTS.network }),
 });

@@ -3,11 +3,25 @@
  * pre-authentication encoding, never the raw payload, so the payload type is bound too.
  * Pure: bytes in, bytes out.
  */
+import { createPublicKey, verify as verifySignature } from 'node:crypto';
 import nacl from 'tweetnacl';
 import { AgentError } from '../errors.ts';
 import { keyIdOf } from './keys.ts';
 
 export const PAYLOAD_TYPE = 'application/vnd.sysext-agent.manifest+json';
+/** The key-rotation documents REPO/keys/N.json (PRODUCT.md section 3.2). */
+export const KEYS_PAYLOAD_TYPE = 'application/vnd.sysext-agent.keys+json';
+
+/**
+ * Which document an envelope is: the payload type it must carry (so that a signed manifest can
+ * never be replayed as a keys document, or the reverse) and the name the messages give it.
+ */
+export interface EnvelopeKind {
+  payloadType: string;
+  what: string;
+}
+
+export const MANIFEST_KIND: EnvelopeKind = { payloadType: PAYLOAD_TYPE, what: 'manifest' };
 
 export interface Envelope {
   payloadType: string;
@@ -31,10 +45,14 @@ export interface SigningKey {
   publicKey: Uint8Array;
 }
 
-export function signEnvelope(payload: Uint8Array, keys: readonly SigningKey[]): Envelope {
-  const message = pae(PAYLOAD_TYPE, payload);
+export function signEnvelope(
+  payload: Uint8Array,
+  keys: readonly SigningKey[],
+  payloadType = PAYLOAD_TYPE,
+): Envelope {
+  const message = pae(payloadType, payload);
   return {
-    payloadType: PAYLOAD_TYPE,
+    payloadType,
     payload: Buffer.from(payload).toString('base64'),
     signatures: keys.map((k) => ({
       keyid: keyIdOf(k.publicKey),
@@ -52,28 +70,31 @@ export function decodeBase64(text: string, what: string): Buffer {
 }
 
 /** Parses the outer envelope only; the payload stays opaque until signatures are checked. */
-export function parseEnvelope(bytes: Uint8Array): Envelope {
+export function parseEnvelope(bytes: Uint8Array, kind: EnvelopeKind = MANIFEST_KIND): Envelope {
+  const { what, payloadType } = kind;
   let doc: unknown;
   try {
     doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (err) {
-    throw new AgentError('MANIFEST_FORMAT', 'manifest is not valid JSON', { cause: err });
+    throw new AgentError('MANIFEST_FORMAT', `${what} is not valid JSON`, { cause: err });
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new AgentError('MANIFEST_FORMAT', 'manifest is not a DSSE envelope object');
+    throw new AgentError('MANIFEST_FORMAT', `${what} is not a DSSE envelope object`);
   }
   const env = doc as Record<string, unknown>;
-  if (env.payloadType !== PAYLOAD_TYPE) {
+  if (env.payloadType !== payloadType) {
+    // Shortened: a hostile value may be megabytes long.
+    const given = JSON.stringify(env.payloadType)?.slice(0, 200) ?? 'missing';
     throw new AgentError(
       'MANIFEST_FORMAT',
-      `manifest payloadType is ${JSON.stringify(env.payloadType)}, expected ${PAYLOAD_TYPE}`,
+      `${what} payloadType is ${given}, expected ${payloadType}`,
     );
   }
   if (typeof env.payload !== 'string') {
-    throw new AgentError('MANIFEST_FORMAT', 'manifest payload is missing or not a string');
+    throw new AgentError('MANIFEST_FORMAT', `${what} payload is missing or not a string`);
   }
   if (!Array.isArray(env.signatures)) {
-    throw new AgentError('MANIFEST_FORMAT', 'manifest signatures are missing or not a list');
+    throw new AgentError('MANIFEST_FORMAT', `${what} signatures are missing or not a list`);
   }
   // A malformed entry is skipped, not fatal: one broken or foreign signature must not veto the
   // valid ones (the threshold decides). DSSE envelope.md: `keyid` is optional, and unset is the
@@ -85,7 +106,7 @@ export function parseEnvelope(bytes: Uint8Array): Envelope {
     if (typeof keyid !== 'string' || typeof sig !== 'string') continue;
     signatures.push({ keyid, sig });
   }
-  return { payloadType: env.payloadType, payload: env.payload, signatures };
+  return { payloadType, payload: env.payload, signatures };
 }
 
 /**
@@ -97,8 +118,13 @@ export function verifyEnvelope(
   env: Envelope,
   trusted: ReadonlyMap<string, Uint8Array>,
   threshold: number,
+  what = 'manifest',
 ): { payload: Buffer; validKeyIds: string[] } {
-  const payload = decodeBase64(env.payload, 'manifest payload');
+  // A threshold below 1 would accept an unsigned document: never, whatever the caller passed.
+  if (!(Number.isSafeInteger(threshold) && threshold >= 1)) {
+    throw new AgentError('CONFIG', `threshold must be a whole number >= 1, not ${threshold}`);
+  }
+  const payload = decodeBase64(env.payload, `${what} payload`);
   const message = pae(env.payloadType, payload);
   const valid = new Set<string>();
   for (const { keyid, sig } of env.signatures) {
@@ -110,15 +136,35 @@ export function verifyEnvelope(
     } catch {
       continue;
     }
-    if (
-      sigBytes.length === nacl.sign.signatureLength &&
-      nacl.sign.detached.verify(message, sigBytes, key)
-    ) {
-      valid.add(keyid.toLowerCase());
-    }
+    if (ed25519Verify(message, sigBytes, key)) valid.add(keyid.toLowerCase());
   }
-  if (valid.size < threshold) throw thresholdError(env, trusted, valid.size, threshold);
+  if (valid.size < threshold) throw thresholdError(env, trusted, valid.size, threshold, what);
   return { payload, validKeyIds: [...valid] };
+}
+
+/**
+ * Ed25519 verification by OpenSSL (node:crypto) rather than tweetnacl's JavaScript: about 80
+ * times faster (0.3 ms against 24 ms per signature measured on the 2-core CI machine), which
+ * keeps a poll cheap and lets the verifier be fuzzed with 10,000s of cases. OpenSSL also
+ * refuses non-canonical signatures (S >= L, RFC 8032 section 5.1.7). Signing stays tweetnacl.
+ */
+function ed25519Verify(message: Buffer, sig: Uint8Array, publicKey: Uint8Array): boolean {
+  if (sig.length !== nacl.sign.signatureLength || publicKey.length !== 32) return false;
+  try {
+    const x = Buffer.from(publicKey).toString('base64url');
+    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+    return verifySignature(null, message, key, sig);
+  } catch {
+    // A public key OpenSSL cannot load verifies nothing.
+    return false;
+  }
+}
+
+/** Key ids for a message, bounded: a hostile envelope may carry thousands, megabytes long. */
+function listed(ids: readonly string[]): string {
+  if (ids.length === 0) return 'no key';
+  const shown = ids.slice(0, 8).map((id) => (id.length > 64 ? `${id.slice(0, 64)}...` : id));
+  return shown.join(', ') + (ids.length > 8 ? ` and ${ids.length - 8} more` : '');
 }
 
 function thresholdError(
@@ -126,22 +172,23 @@ function thresholdError(
   trusted: ReadonlyMap<string, Uint8Array>,
   valid: number,
   threshold: number,
+  what: string,
 ): AgentError {
   // Both sides of the comparison, so that an operator sees at once which key is missing where.
   const signers = [...new Set(env.signatures.map((s) => s.keyid.toLowerCase()))];
-  const keys = `signed by ${signers.join(', ') || 'no key'}; trusted: ${[...trusted.keys()].join(', ') || 'no key'}`;
+  const keys = `signed by ${listed(signers)}; trusted: ${listed([...trusted.keys()])}`;
   if (valid > 0) {
     return new AgentError(
       'THRESHOLD',
-      `manifest has ${valid} valid signature(s) from distinct trusted keys, threshold is ${threshold} (${keys})`,
+      `${what} has ${valid} valid signature(s) from distinct trusted keys, threshold is ${threshold} (${keys})`,
     );
   }
   const altered = signers.find((k) => trusted.has(k));
   if (altered !== undefined) {
     return new AgentError(
       'SIGNATURE',
-      `manifest signature by trusted key ${altered} does not verify: payload or signature was altered`,
+      `${what} signature by trusted key ${altered} does not verify: payload or signature was altered`,
     );
   }
-  return new AgentError('UNTRUSTED', `manifest is not signed by any trusted key (${keys})`);
+  return new AgentError('UNTRUSTED', `${what} is not signed by any trusted key (${keys})`);
 }

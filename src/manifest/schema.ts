@@ -3,6 +3,7 @@
  * Unknown fields are dropped here (they stay covered by the signature over the raw bytes).
  */
 import { z } from 'zod';
+import { emptyRecord } from '../version/own-record.ts';
 import { isValidName, isValidVersion } from '../version/syntax.ts';
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
@@ -129,10 +130,12 @@ export interface ManifestPayload {
   extensions: Record<string, { kind: ExtensionKind; versions: Record<string, VersionEntry> }>;
 }
 
+// The records of a normalized payload have no prototype: an extension or version named
+// `constructor` or `toString` (both pass the rules) is found only when the manifest has it.
 function normalizeV1(p: z.infer<typeof payloadV1>): ManifestPayload {
-  const extensions: ManifestPayload['extensions'] = {};
+  const extensions: ManifestPayload['extensions'] = emptyRecord();
   for (const [name, ext] of Object.entries(p.extensions)) {
-    const versions: Record<string, VersionEntry> = {};
+    const versions: Record<string, VersionEntry> = emptyRecord();
     for (const [v, image] of Object.entries(ext.versions))
       versions[v] = { images: [image], rolloutPercent: 100 };
     extensions[name] = { kind: ext.kind, versions };
@@ -141,9 +144,9 @@ function normalizeV1(p: z.infer<typeof payloadV1>): ManifestPayload {
 }
 
 function normalizeV2(p: z.infer<typeof payloadV2>): ManifestPayload {
-  const extensions: ManifestPayload['extensions'] = {};
+  const extensions: ManifestPayload['extensions'] = emptyRecord();
   for (const [name, ext] of Object.entries(p.extensions)) {
-    const versions: Record<string, VersionEntry> = {};
+    const versions: Record<string, VersionEntry> = emptyRecord();
     for (const [v, entry] of Object.entries(ext.versions))
       versions[v] = { images: entry.images, rolloutPercent: entry.rollout?.percent ?? 100 };
     extensions[name] = { kind: ext.kind, versions };

@@ -12,6 +12,8 @@ export interface TrustPolicy {
   /** Where the trusted keys were read from (and what was left out), for the messages. */
   trustSource?: string;
   threshold: number;
+  /** What to do when no trusted key signed (replaces the trust-store advice after a rotation). */
+  trustFix?: string;
   /** Highest serial accepted before; a lower one is a rollback attack. */
   lastSerial: number | null;
   now: Date;
@@ -74,7 +76,8 @@ function withTrustSource(err: unknown, policy: TrustPolicy): unknown {
   const fix =
     err.code === 'SIGNATURE'
       ? 'this copy was altered (on the mirror or on the way); nothing of it was used'
-      : "add the publisher's public key there as NAME.pub, or check that the repository is the one this host trusts";
+      : (policy.trustFix ??
+        "add the publisher's public key there as NAME.pub, or check that the repository is the one this host trusts");
   return new AgentError(
     err.code,
     `${err.message}; trusted keys read from ${policy.trustSource}: ${fix}`,

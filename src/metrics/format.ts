@@ -37,8 +37,9 @@ export interface MetricsSnapshot extends Runs {
   manifest: { serial: number; expires: number } | null;
 }
 
+/** Null-prototype records: a label `constructor` or `__proto__` in a previous file is a key. */
 export function emptyRuns(): Runs {
-  return { commands: {}, extensions: {} };
+  return { commands: Object.create(null), extensions: Object.create(null) } as Runs;
 }
 
 /** The runs recorded so far plus this one: `scope` are the extensions the run was about. */
@@ -187,7 +188,7 @@ export function parseRuns(text: string): Runs {
     const { command, extension } = labelsOf(labelText);
     if (command === undefined || Number.isNaN(value)) continue;
     if (extension !== undefined) {
-      const e = (runs.extensions[extension] ??= {});
+      const e = (runs.extensions[extension] ??= Object.create(null) as Record<string, never>);
       const r = (e[command] ??= { at: 0, ok: false });
       if (name === 'sysext_agent_extension_last_run_timestamp_seconds') r.at = value;
       if (name === 'sysext_agent_extension_last_run_success') r.ok = value === 1;

@@ -4,12 +4,12 @@
  * An interrupted download resumes with Range + If-Range; the hash state is rebuilt from the
  * bytes already on disk, never downloaded again. Nothing here touches the store.
  */
-import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AgentError } from '../errors.ts';
+import { CREATE_NOFOLLOW, openRegular, ownDir, RW_NOFOLLOW } from '../store/nofollow.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
 import { newHashers, verifyImage, type Hashers } from './image-hash.ts';
-import { receive, type Progress } from './receive.ts';
+import { receive, writeError, type Progress } from './receive.ts';
 import type { HttpClient, HttpResponse } from './http.ts';
 import { discardPartial, replayPartial, resumeDecision, writePartialMeta } from './partial.ts';
 import { markTransient } from './retry.ts';
@@ -54,8 +54,8 @@ async function attempt(
   const { validator, from: resumeFrom } = decision;
   if (resumeFrom === 0) await discardPartial(partial);
   if (decision.restart)
-    log?.info(
-      { path: entry.path, url },
+    log?.[decision.planted ? 'warn' : 'info'](
+      { path: entry.path, url, partial },
       `${entry.path}: downloading from byte 0: the partial download ${decision.restart}`,
     );
   const h = newHashers(entry);
@@ -123,23 +123,35 @@ async function attempt(
       ),
     );
   }
-  await mkdir(dirname(partial), { recursive: true, mode: 0o700 });
+  await ownDir(dirname(partial), 0o700);
   await writePartialMeta(partial, {
     url,
     etag: res.header('etag'),
     lastModified: res.header('last-modified'),
     size: entry.size,
     sha256: entry.sha256,
+  }).catch((err: unknown) => {
+    res.body.destroy();
+    throw writeError(err, entry);
   });
-  const handle = await open(partial, start > 0 ? 'r+' : 'w', 0o600);
+  // Never through a symlink or into a FIFO: the partial is renamed into the store as it is.
+  const handle = await openRegular(partial, start > 0 ? RW_NOFOLLOW : CREATE_NOFOLLOW).catch(
+    (err: unknown) => {
+      res.body.destroy();
+      throw err instanceof AgentError ? err : writeError(err, entry);
+    },
+  );
   let end: number;
   try {
     if (start > 0) await replayPartial(partial, start, (c) => (h.sha.update(c), h.tree.update(c)));
-    if (start === 0) await handle.truncate(0);
     end = await receive(res, handle, h, start, entry, progress);
-    await handle.sync();
+    await handle.sync().catch((err: unknown) => {
+      throw writeError(err, entry);
+    });
   } catch (err) {
-    if (err instanceof AgentError && err.code === 'SIZE_MISMATCH') await discardPartial(partial);
+    // A full disk keeps nothing: the space goes back, and the host is as it was.
+    if (err instanceof AgentError && (err.code === 'SIZE_MISMATCH' || err.code === 'NO_SPACE'))
+      await discardPartial(partial);
     throw err;
   } finally {
     await handle.close();
@@ -171,6 +183,13 @@ async function verifyOrDiscard(
   }
 }
 
+const LOCAL_CODES = new Set(['NO_SPACE', 'FOREIGN_ENTRY', 'PERMISSION', 'IO']);
+
+function isErrno(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
+}
+
 /** Tries each mirror URL in order, each with the configured retries; every byte is verified. */
 export async function downloadVerified(
   http: HttpClient,
@@ -185,6 +204,10 @@ export async function downloadVerified(
     try {
       return await http.retry(() => attempt(http, url, entry, partial, progress, log));
     } catch (err) {
+      // A problem of this host (a full disk, a planted file) is the same from every mirror.
+      if (err instanceof AgentError && LOCAL_CODES.has(err.code)) throw err;
+      // The HTTP client codes its own errors: an errno error here is this host's file system.
+      if (!(err instanceof AgentError) && isErrno(err)) throw writeError(err, entry);
       lastError = err;
       const next = urls[i + 1];
       if (next !== undefined) logMirrorFallback(log, entry, url, next, err);

@@ -13,6 +13,7 @@
  */
 import { Agent, Pool, ProxyAgent, request, type Dispatcher } from 'undici';
 import { AgentError } from '../errors.ts';
+import { RateFloor, type SlowOptions } from './deadline.ts';
 import { describeFailure, type Hop } from './describe.ts';
 import { received } from './meter.ts';
 import { configuredProxies, proxyFor, type Env, type ProxyChoice } from './proxy.ts';
@@ -23,6 +24,10 @@ export interface NetworkOptions {
   idleTimeoutSec: number;
   attempts: number;
   maxTotalSec: number;
+  /** Slow retrieval bounds (deadline.ts); absent: the defaults of config/schema.ts. */
+  documentTimeoutSec?: number | undefined;
+  minBytesPerSec?: number | undefined;
+  rateWindowSec?: number | undefined;
 }
 
 export type ResponseBody = Dispatcher.ResponseData['body'];
@@ -35,11 +40,16 @@ export interface HttpResponse {
   proxy: ProxyChoice | null;
   header(name: string): string | undefined;
   body: ResponseBody;
+  /** The minimum rate its body must keep (deadline.ts RateFloor), read by chunksOf. */
+  slow?: SlowOptions;
 }
 
 export interface HttpClient {
-  /** One GET (redirects followed); statuses other than 2xx/304 become AgentErrors. */
-  get(url: string, headers?: Record<string, string>): Promise<HttpResponse>;
+  /**
+   * One GET (redirects followed); statuses other than 2xx/304 become AgentErrors. `signal`
+   * aborts it, body included (the document deadline, deadline.ts).
+   */
+  get(url: string, headers?: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse>;
   /** Runs `fn` with the configured attempts and total time bound. */
   retry<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -108,7 +118,11 @@ export function createHttpClient(options: NetworkOptions, env: Env = process.env
     return agent;
   }
 
-  async function get(url: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
+  async function get(
+    url: string,
+    headers: Record<string, string> = {},
+    signal?: AbortSignal,
+  ): Promise<HttpResponse> {
     let current = url;
     for (let hop = 0; ; hop++) {
       const at: Hop = { url: current, proxy: proxyFor(current, env), options };
@@ -118,6 +132,7 @@ export function createHttpClient(options: NetworkOptions, env: Env = process.env
           dispatcher: dispatcherFor(at.proxy),
           method: 'GET',
           headers,
+          ...(signal ? { signal } : {}),
         });
       } catch (err) {
         throw networkError(at, err);
@@ -143,6 +158,7 @@ export function createHttpClient(options: NetworkOptions, env: Env = process.env
         proxy: at.proxy,
         header: (n) => headerOf(answered, n),
         body: res.body,
+        slow: options,
       };
     }
   }
@@ -157,14 +173,30 @@ export function createHttpClient(options: NetworkOptions, env: Env = process.env
   };
 }
 
-/** Reads a body chunk by chunk; stream errors (cut connection, idle timeout) are transient. */
-export async function* chunksOf(res: HttpResponse): AsyncGenerator<Buffer> {
+/**
+ * Reads a body chunk by chunk; stream errors (cut connection, idle timeout) are transient. With
+ * `rateFloor` (images), a body slower than `network.minBytesPerSec` over the last
+ * `network.rateWindowSec` fails SLOW_RETRIEVAL (transient: a retry resumes where it stopped);
+ * the idle timeout bounds the wait for the next chunk, where the check runs.
+ */
+export async function* chunksOf(res: HttpResponse, rateFloor = true): AsyncGenerator<Buffer> {
+  const floor = rateFloor && res.slow ? new RateFloor(res.slow, Date.now()) : null;
+  let tooSlow: AgentError | null = null;
   try {
     for await (const chunk of res.body) {
       received.bytes += (chunk as Buffer).length;
+      const got = floor?.add((chunk as Buffer).length, Date.now()) ?? null;
+      if (floor && got !== null) {
+        tooSlow = floor.describe(res.url, got);
+        break;
+      }
       yield chunk as Buffer;
     }
   } catch (err) {
     throw networkError({ url: res.url, proxy: res.proxy, options: null }, err);
+  }
+  if (tooSlow) {
+    res.body.destroy();
+    throw tooSlow;
   }
 }

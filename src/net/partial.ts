@@ -4,10 +4,19 @@
  * manifest entry it belongs to. A resume is only attempted with If-Range on that validator, so a
  * changed file on the server answers 200 and the download restarts from zero (RFC 9110 13.1.5).
  */
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { AgentError } from '../errors.ts';
 import { writeFileAtomic } from '../store/atomic.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
 import { partialMetaPath } from '../store/layout.ts';
+import {
+  foreign,
+  kindOf,
+  lstatOrNull,
+  openRegular,
+  READ_NOFOLLOW,
+  readSmallFile,
+  unlinkEntry,
+} from '../store/nofollow.ts';
 
 export interface PartialMeta {
   url: string;
@@ -18,6 +27,9 @@ export interface PartialMeta {
 }
 
 const metaPathOf = partialMetaPath;
+
+/** A record is a URL, two validators and a hash: anything longer was not written by the agent. */
+const META_MAX = 64 * 1024;
 
 function parseMeta(text: string | null): PartialMeta | null {
   try {
@@ -33,19 +45,43 @@ function parseMeta(text: string | null): PartialMeta | null {
  * that exists is not resumed (for the log).
  */
 export type ResumeDecision =
-  | { from: number; validator: string; restart?: undefined }
-  | { from: 0; validator?: undefined; restart?: string | undefined };
+  | { from: number; validator: string; restart?: undefined; planted?: undefined }
+  | {
+      from: 0;
+      validator?: undefined;
+      restart?: string | undefined;
+      /** The partial was not a file the agent wrote (a symlink, a FIFO): worth a warning. */
+      planted?: boolean;
+    };
+
+/**
+ * The size of the partial download, or null when there is none. Only a regular file is one: a
+ * symlink (to a file anyone may change after verification), a FIFO or a device is not resumed
+ * from, and a directory, which discarding would have to delete recursively, is refused.
+ */
+async function partialSize(partial: string): Promise<number | string | null> {
+  const info = await lstatOrNull(partial);
+  if (!info) return null;
+  if (info.isFile()) return info.size;
+  if (info.isDirectory())
+    throw foreign(partial, 'a directory', 'a partial download', 'move it away and run again');
+  return kindOf(info);
+}
 
 export async function resumeDecision(
   partial: string,
   entry: ImageEntry,
   url: string,
 ): Promise<ResumeDecision> {
-  const have = await stat(partial).then(
-    (s) => s.size,
-    () => null,
-  );
-  const text = await readFile(metaPathOf(partial), 'utf8').catch(() => null);
+  const size = await partialSize(partial);
+  if (typeof size === 'string')
+    return {
+      from: 0,
+      restart: `is ${size}, not a file the agent wrote: discarded (never followed)`,
+      planted: true,
+    };
+  const have = size;
+  const text = await readSmallFile(metaPathOf(partial), META_MAX).catch(() => null);
   if (have === null && text === null) return { from: 0 };
   const meta = parseMeta(text);
   if (!meta || typeof meta !== 'object') return { from: 0, restart: 'has no readable record' };
@@ -64,9 +100,12 @@ export async function writePartialMeta(partial: string, meta: PartialMeta): Prom
   await writeFileAtomic(metaPathOf(partial), JSON.stringify(meta) + '\n', 0o600);
 }
 
+/**
+ * Removes a partial download and its record: unlink only, so a planted symlink goes and what it
+ * points at stays; a directory in their place is refused, not deleted recursively.
+ */
 export async function discardPartial(partial: string): Promise<void> {
-  await rm(partial, { force: true });
-  await rm(metaPathOf(partial), { force: true });
+  for (const path of [partial, metaPathOf(partial)]) await unlinkEntry(path, 'a partial download');
 }
 
 /** The validator to send in If-Range: weak ETags may not be used there (RFC 9110 13.1.5). */
@@ -81,7 +120,7 @@ export async function replayPartial(
   length: number,
   update: (chunk: Buffer) => void,
 ): Promise<void> {
-  const handle = await open(partial, 'r');
+  const handle = await openRegular(partial, READ_NOFOLLOW);
   const buffer = Buffer.allocUnsafe(1 << 20);
   try {
     for (let pos = 0; pos < length;) {
@@ -91,7 +130,8 @@ export async function replayPartial(
         Math.min(buffer.length, length - pos),
         pos,
       );
-      if (bytesRead === 0) throw new Error(`partial download ${partial} is shorter than recorded`);
+      if (bytesRead === 0)
+        throw new AgentError('IO', `partial download ${partial} is shorter than recorded`);
       update(buffer.subarray(0, bytesRead));
       pos += bytesRead;
     }

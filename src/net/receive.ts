@@ -28,12 +28,18 @@ export async function receive(
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let inFlight: Promise<unknown> = Promise.resolve();
+  // A failed write is kept here, not left as a rejected promise while the next bytes arrive
+  // (Node ends the process on an unhandled rejection); the next flush throws it.
+  let failure: AgentError | undefined;
   const flush = async (): Promise<void> => {
     await inFlight;
+    if (failure) throw failure;
     if (batchBytes === 0) return;
     const at = written;
     written += batchBytes;
-    inFlight = handle.writev(batch, at);
+    inFlight = handle.writev(batch, at).catch((err: unknown) => {
+      failure ??= writeError(err, entry);
+    });
     batch = [];
     batchBytes = 0;
   };
@@ -59,5 +65,21 @@ export async function receive(
     await flush();
     await inFlight;
   }
+  if (failure) throw failure;
   return pos;
+}
+
+/** A full disk is NO_SPACE (not a network error worth a retry); anything else writing is IO. */
+export function writeError(err: unknown, entry: ImageEntry): AgentError {
+  const errno = (err as NodeJS.ErrnoException)?.code;
+  const reason = (err as Error)?.message ?? String(err);
+  return errno === 'ENOSPC' || errno === 'EDQUOT'
+    ? new AgentError(
+        'NO_SPACE',
+        `no space left for the download of ${entry.path} (${errno}): free space on the file system of /var/lib/sysext-agent and run again`,
+        { cause: err },
+      )
+    : new AgentError('IO', `cannot write the download of ${entry.path}: ${reason}`, {
+        cause: err,
+      });
 }

@@ -58,8 +58,8 @@ export type OpenSource = (network: NetworkOptions, log?: NetLog) => Promise<Repo
  */
 function loggedClient(http: HttpClient, log: NetLog, retry: HttpClient['retry']): HttpClient {
   return {
-    get: async (url, headers) => {
-      const res = await http.get(url, headers);
+    get: async (url, headers, signal) => {
+      const res = await http.get(url, headers, signal);
       if (res.url !== url)
         log.info({ from: url, to: res.url }, `GET ${url}: redirected to ${res.url}`);
       return res;
@@ -89,7 +89,7 @@ export const httpSource: OpenSource = async (network, log) => {
     : plain;
   return {
     fetchDocument: (url, maxBytes, validators) =>
-      fetchDocument(http, url, maxBytes, validators, log),
+      fetchDocument(http, url, maxBytes, validators, log, network),
     downloadImage: (urls, entry, partial, progress) =>
       downloadVerified(http, urls, entry, partial, progress, log),
     close: () => http.close(),

@@ -5,6 +5,7 @@
  */
 import type { AgentState } from '../store/state.ts';
 import { compareVersions, newestVersion } from '../version/compare.ts';
+import { own } from '../version/own-record.ts';
 import type { Journal, Move } from '../transaction/journal.ts';
 import { ensureExtensionState, quarantine, setResult, unquarantine } from './state-ops.ts';
 
@@ -69,10 +70,10 @@ export function applyFailure(
   now: Date,
 ): void {
   for (const m of moves) {
-    const existing = state.extensions[m.name];
-    if (!existing && m.from === null && !failures[m.name]) continue;
+    const existing = own(state.extensions, m.name);
+    const reason = own(failures, m.name);
+    if (!existing && m.from === null && !reason) continue;
     const ext = existing ?? ensureExtensionState(state, m.name, m.kind);
-    const reason = failures[m.name];
     // A version that failed to merge or its health check is not tried again unattended. An
     // update's target never became current; a rollback's target had been current before.
     if (reason && m.to) quarantine(ext, m.to, reason, now, command === 'rollback');
@@ -109,10 +110,10 @@ export function applyInterrupted(
 ): void {
   for (const m of journal.moves) {
     const live = journal.command === 'update' && m.to !== null && versionWasLive(journal.step);
-    if (!state.extensions[m.name] && !live) continue;
+    if (!own(state.extensions, m.name) && !live) continue;
     const ext = ensureExtensionState(state, m.name, m.kind);
     if (live && m.to) {
-      const count = (ext.interrupted[m.to] ?? 0) + 1;
+      const count = (own(ext.interrupted, m.to) ?? 0) + 1;
       ext.interrupted[m.to] = count;
       if (count >= MAX_INTERRUPTED) {
         quarantine(

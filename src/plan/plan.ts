@@ -15,6 +15,7 @@ import type {
   VersionEntry,
 } from '../manifest/schema.ts';
 import { compareVersions, newestVersion } from '../version/compare.ts';
+import { own } from '../version/own-record.ts';
 import { quarantineHold, quarantineNoteOf, rolloutReason } from './holds.ts';
 
 /**
@@ -174,7 +175,7 @@ export function planExtension(name: string, input: PlanInput): PlanItem {
     .filter((c) => c.hold !== null && (target === null || compareVersions(c.version, target) > 0))
     .sort((a, b) => compareVersions(b.version, a.version))
     .map((c) => ({ version: c.version, ...(c.hold as Omit<HeldBack, 'version'>) }));
-  const currentEntry = current === null ? undefined : ext.versions[current];
+  const currentEntry = current === null ? undefined : own(ext.versions, current);
   const currentFit = currentEntry ? imageFor(ext.kind, name, currentEntry, input.host) : null;
   const base = {
     name,

@@ -1,18 +1,22 @@
 /** Small, named changes to the in-memory state; the transaction writes it once at the end. */
 import type { ExtensionKind, ManifestPayload } from '../manifest/schema.ts';
 import type { AgentState, ExtensionState } from '../store/state.ts';
+import { emptyRecord, own } from '../version/own-record.ts';
+
+// Names index records through `own` (issue 11, class 3): `constructor` or `toString` is an
+// extension like any other, never a member of Object.prototype.
 
 export function currentVersion(state: AgentState, name: string): string | null {
-  return state.extensions[name]?.current ?? null;
+  return own(state.extensions, name)?.current ?? null;
 }
 
 export function quarantinedVersions(state: AgentState, name: string): string[] {
-  return (state.extensions[name]?.quarantined ?? []).map((q) => q.version);
+  return (own(state.extensions, name)?.quarantined ?? []).map((q) => q.version);
 }
 
 /** The quarantine entries of `name`, with reason and date. */
 export function quarantineOf(state: AgentState, name: string): ExtensionState['quarantined'] {
-  return state.extensions[name]?.quarantined ?? [];
+  return own(state.extensions, name)?.quarantined ?? [];
 }
 
 export function ensureExtensionState(
@@ -20,7 +24,7 @@ export function ensureExtensionState(
   name: string,
   kind: ExtensionKind,
 ): ExtensionState {
-  const existing = state.extensions[name];
+  const existing = own(state.extensions, name);
   if (existing) {
     existing.kind = kind;
     return existing;
@@ -30,20 +34,33 @@ export function ensureExtensionState(
     current: null,
     previous: null,
     quarantined: [],
-    interrupted: {},
+    interrupted: emptyRecord(),
     lastResult: null,
   };
   state.extensions[name] = created;
   return created;
 }
 
-/** The serial accepted never goes down (PRODUCT.md promise 5); trust.ts already refused lower ones. */
-export function recordAccepted(state: AgentState, payload: ManifestPayload, now: Date): void {
+/**
+ * The serial accepted never goes down (PRODUCT.md promise 5); trust.ts already refused lower
+ * ones. `payloadSha256`: the digest of its payload, against which a copy with the same serial
+ * is compared (fork detection, src/commands/manifest-fork.ts).
+ */
+export function recordAccepted(
+  state: AgentState,
+  payload: ManifestPayload,
+  now: Date,
+  payloadSha256?: string,
+): void {
   if (state.manifest && state.manifest.serial > payload.serial) return;
+  // The same serial again (a copy with more signatures): the digest recorded stays.
+  const same = state.manifest?.serial === payload.serial ? state.manifest.payloadSha256 : undefined;
+  const digest = payloadSha256 ?? same;
   state.manifest = {
     serial: payload.serial,
     expires: payload.expires,
     acceptedAt: now.toISOString(),
+    ...(digest === undefined ? {} : { payloadSha256: digest }),
   };
 }
 

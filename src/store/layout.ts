@@ -7,12 +7,17 @@
  *   EXTDIR/NAME.raw (+ .roothash, .verity)  activation entries, relative symlinks into the store
  *   .BASENAME.PID.RANDOM.tmp            temp names of atomic writes, next to their target
  *   rescued/KIND/                       entries `rescue` took out of the merge (not the agent's)
- * Everything that builds or parses one of these names does it here.
+ * Everything that builds or parses one of these names does it here, and every path built from a
+ * name or version is checked twice: the name and version against the rules (src/version/syntax.ts)
+ * and the result against its directory (`inside`), so that no `..`, empty or absolute name from a
+ * hostile state, journal or `--root` tree can reach a file outside (issue 11, class 1).
  */
 import { basename, join } from 'node:path';
 import { extensionDir, type HostPaths } from '../config/paths.ts';
+import { AgentError } from '../errors.ts';
 import type { ExtensionKind } from '../manifest/schema.ts';
-import { parseImageFileName } from '../version/syntax.ts';
+import { isValidName, isValidVersion, parseImageFileName } from '../version/syntax.ts';
+import { inside } from './contained.ts';
 
 const IMAGE = '.raw';
 const PART = '.part';
@@ -30,17 +35,40 @@ export interface ActivationEntries {
   verity: string;
 }
 
+function checkedName(name: string): string {
+  if (!isValidName(name))
+    throw new AgentError(
+      'UNSAFE_PATH',
+      `refusing a file name for the invalid extension name ${JSON.stringify(name)}`,
+    );
+  return name;
+}
+
+function checkedVersion(version: string): string {
+  if (!isValidVersion(version))
+    throw new AgentError(
+      'UNSAFE_PATH',
+      `refusing a file name for the invalid version ${JSON.stringify(version)}`,
+    );
+  return version;
+}
+
 export function storeDir(paths: HostPaths, name: string): string {
-  return join(paths.imagesDir, name);
+  return inside(paths.imagesDir, checkedName(name));
 }
 
 export function imageFileName(name: string, version: string): string {
-  return `${name}_${version}${IMAGE}`;
+  return `${checkedName(name)}_${checkedVersion(version)}${IMAGE}`;
 }
 
 export function storedImage(paths: HostPaths, name: string, version: string): StoredImage {
-  const stem = join(storeDir(paths, name), `${name}_${version}`);
-  return { image: `${stem}${IMAGE}`, hashFile: `${stem}.verity`, rootHashFile: `${stem}.roothash` };
+  const dir = storeDir(paths, name);
+  const stem = `${name}_${checkedVersion(version)}`;
+  return {
+    image: inside(dir, `${stem}${IMAGE}`),
+    hashFile: inside(dir, `${stem}.verity`),
+    rootHashFile: inside(dir, `${stem}.roothash`),
+  };
 }
 
 /** The version of a store file name `NAME_VERSION.raw` of extension `name`, if it is one. */
@@ -55,7 +83,7 @@ export function rescuedDir(paths: HostPaths, kind: ExtensionKind): string {
 }
 
 export function partialPath(paths: HostPaths, name: string, version: string): string {
-  return join(paths.partialDir, `${imageFileName(name, version)}${PART}`);
+  return inside(paths.partialDir, `${imageFileName(name, version)}${PART}`);
 }
 
 export function partialMetaPath(partial: string): string {
@@ -80,18 +108,22 @@ export function activationEntries(
   name: string,
 ): ActivationEntries {
   const dir = extensionDir(paths, kind);
+  checkedName(name);
   return {
-    image: join(dir, `${name}${IMAGE}`),
-    rootHash: join(dir, `${name}.roothash`),
-    verity: join(dir, `${name}.verity`),
+    image: inside(dir, `${name}${IMAGE}`),
+    rootHash: inside(dir, `${name}.roothash`),
+    verity: inside(dir, `${name}.verity`),
   };
 }
 
-/** The extension name of an activation entry `NAME.raw` (not a temp file), if it is one. */
+/**
+ * The extension name of an activation entry `NAME.raw` (not a temp file), if it is one whose
+ * name passes the rules: a listing is input like any other.
+ */
 export function activationNameOf(fileName: string): string | null {
-  return fileName.endsWith(IMAGE) && !fileName.startsWith('.')
-    ? fileName.slice(0, -IMAGE.length)
-    : null;
+  if (!fileName.endsWith(IMAGE) || fileName.startsWith('.')) return null;
+  const name = fileName.slice(0, -IMAGE.length);
+  return isValidName(name) ? name : null;
 }
 
 /** The version an activation symlink of `name` points at, from its target. */

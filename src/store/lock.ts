@@ -8,14 +8,59 @@
  * Acquisition links a fully written temp file to the lock path: link(2) fails with EEXIST if
  * the lock exists, so the lock file is never seen half written (an empty one can only be a
  * leftover of a power loss, and counts as stale).
+ *
+ * The lock path holds a regular file this agent linked there, or nothing: a directory, a FIFO
+ * or a symlink there (to /dev/zero, say) was put there by someone else and is refused
+ * (FOREIGN_ENTRY), never read through, waited on or removed; its content is read at most
+ * LOCK_MAX bytes.
  */
 import { readFileSync } from 'node:fs';
-import { link, mkdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { AgentError } from '../errors.ts';
 import { tempPathFor } from './atomic.ts';
+import { foreign, kindOf, lstatOrNull, readSmallFile } from './nofollow.ts';
+
+/** "PID STARTTIME\n": a lock longer than this was not written by an agent. */
+const LOCK_MAX = 256;
+
+/**
+ * The content of a lock file; '' when gone or unreadable. A longer file or something else than a
+ * file there is not a lock (TOO_LARGE, FOREIGN_ENTRY): never taken over, never removed.
+ */
+async function readLock(file: string): Promise<string> {
+  try {
+    return (await readSmallFile(file, LOCK_MAX)) ?? '';
+  } catch (err) {
+    if (err instanceof AgentError && err.code !== 'IO') throw err;
+    return '';
+  }
+}
+
+/** The inode of the lock file at `file`, null when none is there; FOREIGN_ENTRY for anything else. */
+async function lockInode(file: string): Promise<number | null> {
+  const info = await lstatOrNull(file);
+  if (info && !info.isFile())
+    throw foreign(file, kindOf(info), 'a lock file', 'remove it, after making sure no agent runs');
+  return info?.ino ?? null;
+}
+
+/** mkdir -p of the lock's directory, with a file in the way named (not an errno). */
+async function makeDir(dir: string): Promise<string | undefined> {
+  try {
+    return await mkdir(dir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
+    throw new AgentError(
+      'FOREIGN_ENTRY',
+      `cannot make the directory ${dir} for the lock: a file is in the way (${code}); left as it is`,
+      { cause: err },
+    );
+  }
+}
 
 function startTimeOf(pid: number): string | null {
   try {
@@ -88,7 +133,7 @@ export class HostLock {
   }
 
   static async acquire(file: string, opts: AcquireOptions): Promise<HostLock> {
-    let created = await mkdir(dirname(file), { recursive: true });
+    let created = await makeDir(dirname(file));
     const token = `${process.pid} ${startTimeOf(process.pid) ?? '0'}\n`;
     // Monotonic: a clock step while waiting neither ends the wait early nor stretches it.
     let waitStarted: number | undefined;
@@ -98,15 +143,12 @@ export class HostLock {
       if (linked === 'no-dir') {
         // The holder we waited for removed the directory it had created (nothing else was in
         // it): make it again, and remove it on release if this run leaves it empty too.
-        created = (await mkdir(dirname(file), { recursive: true })) ?? created;
+        created = (await makeDir(dirname(file))) ?? created;
         continue;
       }
       if (linked) return new HostLock(file, token, created);
-      const ino = await stat(file).then(
-        (st) => st.ino,
-        () => null,
-      );
-      const holder = await readFile(file, 'utf8').catch(() => '');
+      const ino = await lockInode(file);
+      const holder = await readLock(file);
       if (ino === null) continue;
       const stale = staleReason(holder);
       if (stale !== null) {
@@ -151,7 +193,7 @@ export class HostLock {
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    const content = await readFile(this.file, 'utf8').catch(() => '');
+    const content = await readLock(this.file).catch(() => '');
     if (content === this.token) await rm(this.file, { force: true });
     if (this.created) await removeEmptyDirs(dirname(this.file), this.created);
   }
@@ -161,7 +203,7 @@ export class HostLock {
 async function tryLink(file: string, token: string): Promise<boolean | 'no-dir'> {
   const tmp = tempPathFor(file);
   try {
-    await writeFile(tmp, token, { mode: 0o644 });
+    await writeFile(tmp, token, { mode: 0o644, flag: 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'no-dir';
     throw err;
@@ -190,7 +232,9 @@ async function breakStale(file: string, staleIno: number, token: string): Promis
   const guard = `${file}.break`;
   const turn = await tryLink(guard, token);
   if (turn !== true) {
-    const breaker = await readFile(guard, 'utf8').catch(() => null);
+    // A directory there would make every breaker wait for a turn that never comes.
+    await lockInode(guard);
+    const breaker = await readSmallFile(guard, LOCK_MAX).catch(() => null);
     if (breaker !== null && !holderAlive(breaker)) await rm(guard, { force: true });
     else await sleep(20);
     return false;
@@ -198,9 +242,9 @@ async function breakStale(file: string, staleIno: number, token: string): Promis
   try {
     // Check again under the guard: the lock may have been broken and retaken since we looked,
     // and a new lock can even reuse the freed inode number, so the holder is checked too.
-    const current = await stat(file).catch(() => null);
-    const holder = await readFile(file, 'utf8').catch(() => null);
-    if (current?.ino === staleIno && holder !== null && !holderAlive(holder)) {
+    const current = await lstatOrNull(file).catch(() => null);
+    const holder = await readSmallFile(file, LOCK_MAX).catch(() => null);
+    if (current?.isFile() && current.ino === staleIno && holder !== null && !holderAlive(holder)) {
       await rm(file, { force: true });
       return true;
     }

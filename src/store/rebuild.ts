@@ -7,11 +7,11 @@ import { readdir, readlink, rename } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { HostPaths } from '../config/paths.ts';
-import { AgentError } from '../errors.ts';
 import { compareVersions, newestVersion } from '../version/compare.ts';
+import { emptyRecord } from '../version/own-record.ts';
 import { listStored } from './images.ts';
 import { activationNameOf, versionOfLinkTarget } from './layout.ts';
-import { emptyState, readState, writeState, type AgentState } from './state.ts';
+import { emptyState, inspectState, isStateProblem, writeState, type AgentState } from './state.ts';
 
 async function activeLinks(dir: string): Promise<{ name: string; version: string }[]> {
   let entries: string[];
@@ -43,7 +43,7 @@ export async function rebuildState(paths: HostPaths): Promise<AgentState> {
         current: version,
         previous,
         quarantined: [],
-        interrupted: {},
+        interrupted: emptyRecord(),
         lastResult: null,
       };
     }
@@ -51,23 +51,26 @@ export async function rebuildState(paths: HostPaths): Promise<AgentState> {
   return state;
 }
 
-/** Reads state.json; a corrupt one is moved aside and rebuilt (and written) from disk. */
+/**
+ * Reads state.json; a broken one is moved aside and rebuilt (and written) from disk. A hostile
+ * one (names that break the rules: not written by this agent) is refused, STATE_CORRUPT, and
+ * nothing is touched: an untrusted tree does not get to have its files moved or rewritten.
+ */
 export async function loadState(paths: HostPaths, log: Logger): Promise<AgentState> {
-  try {
-    return await readState(paths.stateFile);
-  } catch (err) {
-    if (!(err instanceof AgentError) || err.code !== 'STATE_CORRUPT') throw err;
-    const aside = `${paths.stateFile}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    await rename(paths.stateFile, aside);
-    const state = await rebuildState(paths);
-    await writeState(paths.stateFile, state);
-    log.warn(
-      { moved: aside, reason: err.message, rebuilt: Object.keys(state.extensions) },
-      'state.json was corrupt: moved aside and rebuilt from the activation links and the store; quarantine list and accepted serial start empty',
-    );
-    process.stderr.write(
-      `sysext-agent: warning: ${err.message}; moved to ${basename(aside)} in ${dirname(aside)} and rebuilt from disk\n`,
-    );
-    return state;
-  }
+  const result = await inspectState(paths.stateFile);
+  if (!isStateProblem(result)) return result;
+  if (result.hostile) throw result.error;
+  const err = result.error;
+  const aside = `${paths.stateFile}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  await rename(paths.stateFile, aside);
+  const state = await rebuildState(paths);
+  await writeState(paths.stateFile, state);
+  log.warn(
+    { moved: aside, reason: err.message, rebuilt: Object.keys(state.extensions) },
+    'state.json was corrupt: moved aside and rebuilt from the activation links and the store; quarantine list and accepted serial start empty',
+  );
+  process.stderr.write(
+    `sysext-agent: warning: ${err.message}; moved to ${basename(aside)} in ${dirname(aside)} and rebuilt from disk\n`,
+  );
+  return state;
 }

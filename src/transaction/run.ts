@@ -8,6 +8,7 @@
  */
 import { AgentError } from '../errors.ts';
 import { applyFailure, applyInterrupted, applySuccess } from '../plan/effects.ts';
+import { checkActivation } from '../store/activation.ts';
 import { deleteExtensionFiles, listStored } from '../store/images.ts';
 import { writeState, type AgentState } from '../store/state.ts';
 import { requireTools } from '../systemd/proof.ts';
@@ -216,6 +217,9 @@ export async function runTransaction(
   command: Command,
   moves: readonly Move[],
 ): Promise<TxOutcome> {
+  // What sits at each activation path must be ours to switch (or nothing): a planted file,
+  // directory or foreign symlink is refused here, before `begin`, with the host untouched.
+  for (const m of moves) await checkActivation(env.paths, m.kind, m.name);
   const journal = await open(env, command, moves);
   if (env.refresh)
     await requireTools(

@@ -18,6 +18,7 @@ const COMMANDS = [
   'sign',
   'publish',
   'rollout',
+  'rotate',
   'verity',
   'serve',
 ];

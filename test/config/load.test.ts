@@ -36,7 +36,15 @@ describe('parseConfig: defaults', () => {
       keep: 2,
       veritySidecars: false,
       refresh: true,
-      network: { connectTimeoutSec: 15, idleTimeoutSec: 30, attempts: 5, maxTotalSec: 900 },
+      network: {
+        connectTimeoutSec: 15,
+        idleTimeoutSec: 30,
+        attempts: 5,
+        maxTotalSec: 900,
+        documentTimeoutSec: 60,
+        minBytesPerSec: 1024,
+        rateWindowSec: 60,
+      },
     });
   });
 
@@ -65,6 +73,9 @@ describe('parseConfig: defaults', () => {
       idleTimeoutSec: 30,
       attempts: 2,
       maxTotalSec: 900,
+      documentTimeoutSec: 60,
+      minBytesPerSec: 1024,
+      rateWindowSec: 60,
     });
   });
 

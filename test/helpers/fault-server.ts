@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface Fault {
   /**
    * How many of the next responses (for this path) the body faults below apply to: `cutAfter`,
-   * `stallAfter`, `ignoreRange`, `wrongContentRange`, `extraBytes`, `slowBytesPerSec`,
+   * `stallAfter`, `ignoreRange`, `wrongContentRange`, `extraBytes`, `slowBytesPerSec`, `drip`,
    * `bodyDelayMs`, `noContentLength`. Default: all of them.
    */
   times?: number;
@@ -53,6 +53,11 @@ export interface Fault {
   failTimes?: { status: number; times: number; retryAfter?: number };
   /** Throttle the body to this rate, in 10 bursts a second. */
   slowBytesPerSec?: number;
+  /**
+   * A slow-loris server (TUF slow retrieval): `bytes` (default 1) body bytes every `everyMs`,
+   * which no idle timeout cuts. Takes precedence over `slowBytesPerSec`.
+   */
+  drip?: { everyMs: number; bytes?: number };
   /** Send the headers, then wait this long before the first body byte (0 bytes if the client leaves). */
   bodyDelayMs?: number;
   /** Answer 302 with this Location (a path on this server or an absolute URL). */
@@ -261,7 +266,13 @@ export async function startFaultServer(root: string): Promise<FaultServer> {
       bodyFault?.stallAfter ?? Infinity,
     );
     const rate = bodyFault?.slowBytesPerSec;
-    const step = rate ? Math.max(1, Math.floor(rate / 10)) : CHUNK;
+    const drip = bodyFault?.drip;
+    const step = drip
+      ? Math.max(1, drip.bytes ?? 1)
+      : rate
+        ? Math.max(1, Math.floor(rate / 10))
+        : CHUNK;
+    const pause = drip ? drip.everyMs : 100;
     for (let pos = 0; pos < limit;) {
       const chunk = body.subarray(pos, Math.min(limit, pos + step));
       s.bodyBytes += chunk.length;
@@ -270,8 +281,8 @@ export async function startFaultServer(root: string): Promise<FaultServer> {
         s.aborted++;
         return;
       }
-      if (rate && pos < limit) {
-        await Promise.race([sleep(100), gone]);
+      if ((drip || rate) && pos < limit) {
+        await Promise.race([sleep(pause), gone]);
         if (res.destroyed) {
           s.aborted++;
           return;

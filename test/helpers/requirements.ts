@@ -23,6 +23,8 @@ export const TOOLS = {
   openssl: 'openssl',
   nginx: 'nginx-light',
   unshare: 'util-linux',
+  // runs the agent inside a mount namespace kept by another process (the ENOSPC test's tmpfs)
+  nsenter: 'util-linux',
   losetup: 'mount',
   debootstrap: 'debootstrap',
   'systemd-nspawn': 'systemd-container',

@@ -627,7 +627,7 @@ describe.skipIf(missing('mksquashfs', 'unsquashfs'))('downloads over a hostile n
   });
 
   describe('cheap polling (acceptance 4)', () => {
-    it('after an update, update and check cost one conditional manifest request answered 304', async () => {
+    it('after an update, update and check cost one conditional manifest request answered 304 (and the key rotation probe)', async () => {
       const h = await makeHost();
       expect((await h.update()).exitCode).toBe(0);
       await expectInstalled(h);
@@ -636,7 +636,12 @@ describe.skipIf(missing('mksquashfs', 'unsquashfs'))('downloads over a hostile n
         server.resetStats();
         const run = command === 'update' ? await h.update() : await h.check();
         expect(run.exitCode).toBe(0);
-        expect(server.totalRequests()).toBe(1);
+        // PRODUCT.md 3.2: every run first asks for the next keys document (keys/1.json, absent
+        // here: 404 ends the walk), then for the manifest, conditionally.
+        expect(server.totalRequests()).toBe(2);
+        expect(server.stats(MANIFEST.replace('manifest.json', 'keys/1.json')).statuses).toEqual([
+          404,
+        ]);
         const s = server.stats(MANIFEST);
         expect(s.statuses).toEqual([304]);
         expect(s.headers[0]?.['if-none-match']).toMatch(/^"/);

@@ -29,6 +29,7 @@ const COMMANDS = [
   'sign',
   'publish',
   'rollout',
+  'rotate',
   'verity',
   'serve',
 ];

@@ -61,6 +61,9 @@ export function updateCommand(): Command {
     .action(
       metered('update', async (opts, log, args) => {
         const { runUpdate } = await import('../../commands/update.ts');
+        // NAME and NAME@VERSION pass the rules before the lock or recovery (USAGE, exit 2).
+        const { parseTarget } = await import('../../commands/selection.ts');
+        for (const arg of args) parseTarget(arg);
         const ctx = await buildContext(opts, log);
         const report = await underLockFor(ctx, opts, log, () =>
           runUpdate(ctx, { names: args, allowQuarantined: opts.allowQuarantined === true }),
@@ -83,6 +86,8 @@ export function rollbackCommand(): Command {
     .action(
       metered('rollback', async (opts, log, args) => {
         const { runRollback } = await import('../../commands/rollback.ts');
+        const { checkNames } = await import('../../commands/selection.ts');
+        checkNames(args);
         const ctx = await buildContext(opts, log);
         const report = await underLockFor(ctx, opts, log, () => runRollback(ctx, args));
         emit(opts, report, () => describeAll(report.extensions));
@@ -101,6 +106,8 @@ export function removeCommand(): Command {
     .action(
       metered('remove', async (opts, log, args) => {
         const { runRemove } = await import('../../commands/remove.ts');
+        const { checkNames } = await import('../../commands/selection.ts');
+        checkNames(args);
         const ctx = await buildContext(opts, log);
         const report = await underLockFor(ctx, opts, log, () =>
           runRemove(ctx, args, opts.force === true),

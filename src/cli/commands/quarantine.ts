@@ -25,9 +25,11 @@ Example:
     )
     .action(
       runner(async (opts, log, args) => {
-        const { runUnquarantine, formatUnquarantine } =
+        const { runUnquarantine, formatUnquarantine, checkUnquarantineArgs } =
           await import('../../commands/unquarantine.ts');
         const [name, ...versions] = args as [string, ...string[]];
+        // Names and versions from the command line pass the rules before the lock or recovery.
+        checkUnquarantineArgs(name, versions);
         const ctx = await buildContext(opts, log);
         const report = await underLockFor(ctx, opts, log, () =>
           runUnquarantine(ctx, name, versions),
