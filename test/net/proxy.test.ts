@@ -115,9 +115,12 @@ describe.skipIf(missing('tinyproxy', 'unsquashfs', 'openssl'))('through a real p
     expect(await h.link()).toContain('hello_1.0.raw');
     const check = await h.run('check', { http_proxy: proxy.url });
     expect(check.exitCode, check.stderr).toBe(0);
+    // Each run first probes for the next keys document (PRODUCT.md 3.2), then the manifest.
     expect(await proxy.requests()).toEqual([
+      `GET ${server.url}repo/keys/1.json`,
       `GET ${server.url}repo/manifest.json`,
       `GET ${server.url}repo/hello/hello_1.0.raw`,
+      `GET ${server.url}repo/keys/1.json`,
       `GET ${server.url}repo/manifest.json`,
     ]);
   });
