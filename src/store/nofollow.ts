@@ -91,9 +91,14 @@ export async function readSmallFile(path: string, max: number): Promise<string |
     throw err;
   }
   try {
-    const buffer = Buffer.alloc(max + 1);
+    // Sized by the file (it is regular, so its size is real), not by the bound: a 4 MiB bound
+    // for state.json must not cost 4 MiB on every poll. One byte more shows a file that grew.
+    const { size } = await handle.stat();
+    let buffer = Buffer.alloc(Math.min(size, max) + 1);
     let total = 0;
     for (;;) {
+      // Full but within the bound: the file grew since the stat; read on up to the bound.
+      if (total === buffer.length) buffer = Buffer.concat([buffer], max + 1);
       const { bytesRead } = await handle.read(buffer, total, buffer.length - total, total);
       if (bytesRead === 0) break;
       total += bytesRead;
