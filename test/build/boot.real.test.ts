@@ -8,10 +8,10 @@
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { appendFile, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boot, makeHost, type Boot } from '../helpers/boot.ts';
+import { boot, bootstrapAgent, makeHost, type Boot } from '../helpers/boot.ts';
 import { PROJECT, runCli } from '../helpers/cli.ts';
 import { missing, REAL_MERGE } from '../helpers/requirements.ts';
 import { buildImages, makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
@@ -109,22 +109,10 @@ describe.skipIf(skip)('the agent on a booted systemd 257 host (nspawn)', () => {
     await mkdir(repo(), { recursive: true });
     await publish(agentImage('1.0.0'), nodeImage, hello[0] as string);
     // Bootstrap: images as plain files, keys and config in /etc; nothing else on the host.
-    const ext = join(host, 'var/lib/extensions');
-    await mkdir(ext, { recursive: true });
-    await copyFile(agentImage('1.0.0'), join(ext, 'sysext-agent.raw'));
-    await copyFile(nodeImage, join(ext, 'sysext-agent-node.raw'));
-    await mkdir(join(host, 'etc/sysext-agent/keys'), { recursive: true });
-    await copyFile(join(sb.keysDir, 'publisher.pub'), join(host, 'etc/sysext-agent/keys/a.pub'));
-    await writeFile(
-      join(host, 'etc/sysext-agent/config.json'),
-      JSON.stringify({
-        repositories: ['/srv/repo'],
-        extensions: {
-          'sysext-agent': { healthTimeoutSec: 120 },
-          'sysext-agent-node': {},
-          hello: { healthCheck: ['/usr/bin/hello', '--selftest'] },
-        },
-      }),
+    await bootstrapAgent(
+      host,
+      { agent: agentImage('1.0.0'), node: nodeImage },
+      join(sb.keysDir, 'publisher.pub'),
     );
   }, 900_000);
   afterAll(async () => {

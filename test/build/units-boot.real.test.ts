@@ -7,10 +7,10 @@
  * systemd-analyze security rates the unit before and after the hardening, on this systemd.
  */
 import { execa } from 'execa';
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boot, makeHost, type Boot } from '../helpers/boot.ts';
+import { boot, bootstrapAgent, makeHost, type Boot } from '../helpers/boot.ts';
 import { PROJECT, runCli } from '../helpers/cli.ts';
 import { missing, REAL_MERGE } from '../helpers/requirements.ts';
 import { buildImages, makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
@@ -85,23 +85,7 @@ describe.skipIf(skip)('hardened units on a booted systemd 257 host (nspawn)', ()
     await mkdir(repo(), { recursive: true });
     await publish(agent, node, ...(await buildImages(sb.images, ['1.0'])));
     // Bootstrap as PRODUCT.md section 8 says: images as plain files, keys and config in /etc.
-    const ext = join(host, 'var/lib/extensions');
-    await mkdir(ext, { recursive: true });
-    await copyFile(agent, join(ext, 'sysext-agent.raw'));
-    await copyFile(node, join(ext, 'sysext-agent-node.raw'));
-    await mkdir(join(host, 'etc/sysext-agent/keys'), { recursive: true });
-    await copyFile(join(sb.keysDir, 'publisher.pub'), join(host, 'etc/sysext-agent/keys/a.pub'));
-    await writeFile(
-      join(host, 'etc/sysext-agent/config.json'),
-      JSON.stringify({
-        repositories: ['/srv/repo'],
-        extensions: {
-          'sysext-agent': { healthTimeoutSec: 120 },
-          'sysext-agent-node': {},
-          hello: { healthCheck: ['/usr/bin/hello', '--selftest'] },
-        },
-      }),
-    );
+    await bootstrapAgent(host, { agent: agent, node: node }, join(sb.keysDir, 'publisher.pub'));
     // The unit as it was before the hardening, rated offline by the same systemd.
     const shipped = await readFile(join(PROJECT, 'systemd-units/sysext-agent-update.service'));
     await mkdir(join(host, 'root/before'), { recursive: true });

@@ -8,7 +8,7 @@
  */
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { debianMirror } from './trixie.ts';
 
@@ -117,4 +117,33 @@ export async function boot(dir: string, stage: string, timeoutSec = 300): Promis
     console: `${r.all ?? ''}\n--- stage ---\n${stageLog}`,
     values,
   };
+}
+
+/**
+ * Bootstrap as PRODUCT.md section 8 says: the agent's two images as plain files in
+ * /var/lib/extensions, the publisher's key and a config (repository /srv/repo in the tree, the
+ * agent's own extensions and hello) in /etc; nothing else on the host.
+ */
+export async function bootstrapAgent(
+  dir: string,
+  images: { agent: string; node: string },
+  publicKey: string,
+): Promise<void> {
+  const ext = join(dir, 'var/lib/extensions');
+  await mkdir(ext, { recursive: true });
+  await copyFile(images.agent, join(ext, 'sysext-agent.raw'));
+  await copyFile(images.node, join(ext, 'sysext-agent-node.raw'));
+  await mkdir(join(dir, 'etc/sysext-agent/keys'), { recursive: true });
+  await copyFile(publicKey, join(dir, 'etc/sysext-agent/keys/a.pub'));
+  await writeFile(
+    join(dir, 'etc/sysext-agent/config.json'),
+    JSON.stringify({
+      repositories: ['/srv/repo'],
+      extensions: {
+        'sysext-agent': { healthTimeoutSec: 120 },
+        'sysext-agent-node': {},
+        hello: { healthCheck: ['/usr/bin/hello', '--selftest'] },
+      },
+    }),
+  );
 }
