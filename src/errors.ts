@@ -82,12 +82,15 @@ export interface AgentErrorOptions {
   transient?: boolean;
   /** The server's Retry-After, in milliseconds. */
   retryAfterMs?: number;
+  /** The HTTP status of an HTTP_STATUS error, for callers that act on it (a 404 ends a walk). */
+  httpStatus?: number;
 }
 
 export class AgentError extends Error {
   readonly code: AgentErrorCode;
   readonly transient: boolean;
   readonly retryAfterMs: number | undefined;
+  readonly httpStatus: number | undefined;
 
   constructor(code: AgentErrorCode, message: string, options: AgentErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -95,6 +98,7 @@ export class AgentError extends Error {
     this.code = code;
     this.transient = options.transient === true;
     this.retryAfterMs = options.retryAfterMs;
+    this.httpStatus = options.httpStatus;
   }
 }
 

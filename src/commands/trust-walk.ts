@@ -62,13 +62,12 @@ export async function walkStart(
 }
 
 /**
- * A 404 (HTTP) or a missing file (local repository) ends the walk; nothing else does. The HTTP
- * source reports a status only in its message ("GET URL: HTTP 404"), and the file source wraps
- * the errno as the cause.
+ * A 404 (HTTP) or a missing file (local repository) ends the walk; nothing else does. The file
+ * source wraps the errno as the cause.
  */
 function isMissing(err: unknown): boolean {
   if (!isAgentError(err)) return false;
-  if (err.code === 'HTTP_STATUS') return /: HTTP 404(?!\d)/.test(err.message);
+  if (err.code === 'HTTP_STATUS') return err.httpStatus === 404;
   const errno = (err.cause as NodeJS.ErrnoException | undefined)?.code;
   return err.code === 'NETWORK' && (errno === 'ENOENT' || errno === 'ENOTDIR');
 }

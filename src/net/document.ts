@@ -52,7 +52,9 @@ async function fetchOnce(
   }
   if (res.status !== 200) {
     await res.body.dump().catch(() => undefined);
-    throw new AgentError('HTTP_STATUS', `GET ${url}: unexpected HTTP ${res.status}`);
+    throw new AgentError('HTTP_STATUS', `GET ${url}: unexpected HTTP ${res.status}`, {
+      httpStatus: res.status,
+    });
   }
   const declared = Number(res.header('content-length') ?? NaN);
   if (declared > maxBytes) {

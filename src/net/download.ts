@@ -120,6 +120,7 @@ async function attempt(
       new AgentError(
         'HTTP_STATUS',
         `GET ${url}: HTTP ${res.status} to a range request; restarting`,
+        { httpStatus: res.status },
       ),
     );
   }

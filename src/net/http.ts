@@ -87,7 +87,9 @@ function nextLocation(from: string, location: string | undefined): string {
 async function statusError(hop: Hop, res: Dispatcher.ResponseData): Promise<AgentError> {
   await res.body.dump().catch(() => undefined);
   const via = hop.proxy ? ` (through the proxy ${hop.proxy.display})` : '';
-  const err = new AgentError('HTTP_STATUS', `GET ${hop.url}: HTTP ${res.statusCode}${via}`);
+  const err = new AgentError('HTTP_STATUS', `GET ${hop.url}: HTTP ${res.statusCode}${via}`, {
+    httpStatus: res.statusCode,
+  });
   return isRetryableStatus(res.statusCode)
     ? markTransient(err, parseRetryAfter(headerOf(res, 'retry-after')))
     : err;

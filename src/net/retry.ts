@@ -15,6 +15,7 @@ export function markTransient(err: AgentError, retryAfterMs?: number): AgentErro
     cause: err.cause,
     transient: true,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    ...(err.httpStatus === undefined ? {} : { httpStatus: err.httpStatus }),
   });
 }
 
