@@ -1,17 +1,26 @@
 /**
  * Downloads one image into partial/ and verifies it in the same streaming pass: size, SHA-256
- * and the dm-verity tree are computed from the bytes as they are written (PRODUCT.md promise 6).
- * An interrupted download resumes with Range + If-Range; the hash state is rebuilt from the
- * bytes already on disk, never downloaded again. Nothing here touches the store.
+ * and the dm-verity tree are computed on the hashing threads from the bytes as each write lands
+ * (PRODUCT.md promise 6). An interrupted download resumes with Range + If-Range; the bytes
+ * already on disk are hashed again from the file, never downloaded again. Nothing here touches
+ * the store.
  */
 import { dirname } from 'node:path';
 import { AgentError } from '../errors.ts';
-import { CREATE_NOFOLLOW, openRegular, ownDir, RW_NOFOLLOW } from '../store/nofollow.ts';
+import type { FileHandle } from 'node:fs/promises';
+import {
+  CREATE_NOFOLLOW,
+  openRegular,
+  ownDir,
+  READ_NOFOLLOW,
+  RW_NOFOLLOW,
+} from '../store/nofollow.ts';
+import type { FileHashJob } from '../hash/job.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
-import { newHashers, verifyImage, type Hashers } from './image-hash.ts';
+import { hashImageFile, verifyImage } from './image-hash.ts';
 import { receive, writeError, type Progress } from './receive.ts';
 import type { HttpClient, HttpResponse } from './http.ts';
-import { discardPartial, replayPartial, resumeDecision, writePartialMeta } from './partial.ts';
+import { discardPartial, resumeDecision, writePartialMeta } from './partial.ts';
 import { markTransient } from './retry.ts';
 import { logMirrorFallback, type NetLog } from './source.ts';
 
@@ -58,19 +67,18 @@ async function attempt(
       { path: entry.path, url, partial },
       `${entry.path}: downloading from byte 0: the partial download ${decision.restart}`,
     );
-  const h = newHashers(entry);
   if (resumeFrom === entry.size) {
     // Everything is already here (a crash after the last byte): verify from disk, no request.
     log?.info(
       { path: entry.path, bytes: resumeFrom },
       `${entry.path}: the partial download is complete; verifying it from disk`,
     );
-    await replayPartial(partial, resumeFrom, (c) => (h.sha.update(c), h.tree.update(c)));
-    return {
-      ...(await verifyOrDiscard(entry, h, resumeFrom, partial)),
-      sourceUrl: url,
-      received: 0,
-    };
+    const handle = await openRegular(partial, READ_NOFOLLOW);
+    try {
+      return { ...(await verifyOnDisk(entry, handle, partial)), sourceUrl: url, received: 0 };
+    } finally {
+      await handle.close();
+    }
   }
   const headers: Record<string, string> =
     resumeFrom > 0 && validator ? { range: `bytes=${resumeFrom}-`, 'if-range': validator } : {};
@@ -142,14 +150,26 @@ async function attempt(
       throw err instanceof AgentError ? err : writeError(err, entry);
     },
   );
-  let end: number;
+  // The hashing threads read through this descriptor: it is closed only after they stopped.
+  const job = hashImageFile(entry, handle.fd);
   try {
-    if (start > 0) await replayPartial(partial, start, (c) => (h.sha.update(c), h.tree.update(c)));
-    end = await receive(res, handle, h, start, entry, progress);
+    job.publish(start);
+    const end = await receive(res, handle, (n) => job.publish(n), start, entry, progress);
     await handle.sync().catch((err: unknown) => {
       throw writeError(err, entry);
     });
+    if (end < entry.size) {
+      throw markTransient(
+        new AgentError('NETWORK', `GET ${url}: body ended after ${end} of ${entry.size} bytes`),
+      );
+    }
+    return {
+      ...(await verifyOrDiscard(entry, job, end, partial)),
+      sourceUrl: url,
+      received: end - start,
+    };
   } catch (err) {
+    await job.abort();
     // A full disk keeps nothing: the space goes back, and the host is as it was.
     if (err instanceof AgentError && (err.code === 'SIZE_MISMATCH' || err.code === 'NO_SPACE'))
       await discardPartial(partial);
@@ -157,26 +177,32 @@ async function attempt(
   } finally {
     await handle.close();
   }
-  if (end < entry.size) {
-    throw markTransient(
-      new AgentError('NETWORK', `GET ${url}: body ended after ${end} of ${entry.size} bytes`),
-    );
+}
+
+/** Verifies a partial download that is complete on disk (a crash after its last byte). */
+async function verifyOnDisk(
+  entry: ImageEntry,
+  handle: FileHandle,
+  partial: string,
+): Promise<{ hashFile: Buffer; rootHash: string }> {
+  const job = hashImageFile(entry, handle.fd);
+  job.publish(entry.size);
+  try {
+    return await verifyOrDiscard(entry, job, entry.size, partial);
+  } catch (err) {
+    await job.abort();
+    throw err;
   }
-  return {
-    ...(await verifyOrDiscard(entry, h, end, partial)),
-    sourceUrl: url,
-    received: end - start,
-  };
 }
 
 async function verifyOrDiscard(
   entry: ImageEntry,
-  h: Hashers,
+  job: FileHashJob,
   size: number,
   partial: string,
 ): Promise<{ hashFile: Buffer; rootHash: string }> {
   try {
-    return verifyImage(entry, h, size);
+    return await verifyImage(entry, job, size);
   } catch (err) {
     // Bad bytes are never resumed from.
     await discardPartial(partial);

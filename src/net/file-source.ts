@@ -8,7 +8,8 @@
  *   mtime to 2 seconds and a re-signed manifest often has the same size: a stat validator could
  *   answer 304 to a new manifest, and that host would silently never update.
  * - An image is copied into `partial` while size, SHA-256 and the dm-verity tree are computed,
- *   exactly the checks of an HTTP download (image-hash.ts), in 1 MiB chunks through one buffer;
+ *   exactly the checks of an HTTP download (image-hash.ts: read back from the copy on the
+ *   hashing threads), in 1 MiB chunks through two buffers (the next read overlaps the write);
  *   the copy is fsynced; bad bytes discard it. There is no resume: a copy starts from zero, and a
  *   partial left by an HTTP download of the same version is discarded, never appended to.
  * - Only regular files are read, never through a symlink (O_NOFOLLOW) and never a FIFO or a
@@ -27,7 +28,8 @@ import { AgentError } from '../errors.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
 import type { DocumentResult, Validators } from './document.ts';
 import type { VerifiedDownload } from './download.ts';
-import { newHashers, verifyImage, type Hashers } from './image-hash.ts';
+import type { FileHashJob } from '../hash/job.ts';
+import { hashImageFile, verifyImage } from './image-hash.ts';
 import { discardPartial } from './partial.ts';
 import type { Progress } from './receive.ts';
 import type { RepositorySource } from './source.ts';
@@ -165,40 +167,47 @@ async function writeAll(out: FileHandle, chunk: Buffer, position: number): Promi
 }
 
 /**
- * Copies `src` into `out` while hashing; one buffer: each chunk is hashed while it is written
- * (both only read it), and the next read waits for both. Returns the bytes copied.
+ * Copies `src` into `out` and publishes each landed write to `job`; two buffers, so the next
+ * read runs while this chunk is written. Returns the bytes copied.
  */
-async function copyHashing(
+async function copyPublishing(
   src: FileHandle,
   out: FileHandle,
   path: string,
   partial: string,
   entry: ImageEntry,
-  h: Hashers,
+  job: FileHashJob,
   progress?: Progress,
 ): Promise<number> {
-  const buffer = Buffer.allocUnsafe(Math.min(CHUNK, entry.size));
+  const size = Math.min(CHUNK, entry.size);
+  const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)] as const;
+  const readAt = (i: number, pos: number): Promise<number> => {
+    const read = src.read(buffers[i]!, 0, Math.min(size, entry.size - pos), pos).then(
+      (r) => r.bytesRead,
+      async (err: unknown) => {
+        throw await unreadable(path, err, 'image');
+      },
+    );
+    // Handled here too: it may fail while the write before it is still running.
+    read.catch(() => undefined);
+    return read;
+  };
   let pos = 0;
-  while (pos < entry.size) {
-    let bytesRead: number;
-    try {
-      ({ bytesRead } = await src.read(buffer, 0, Math.min(buffer.length, entry.size - pos), pos));
-    } catch (err) {
-      throw await unreadable(path, err, 'image');
-    }
+  let next = entry.size > 0 ? readAt(0, 0) : Promise.resolve(0);
+  for (let i = 0; ; i ^= 1) {
+    const bytesRead = await next;
     // Shorter than it was a moment ago: verifyImage reports the size.
-    if (bytesRead === 0) break;
-    const chunk = buffer.subarray(0, bytesRead);
-    const written = writeAll(out, chunk, pos).catch((err: unknown) => {
+    if (bytesRead === 0) return pos;
+    const end = pos + bytesRead;
+    next = end < entry.size ? readAt(i ^ 1, end) : Promise.resolve(0);
+    await writeAll(out, buffers[i]!.subarray(0, bytesRead), pos).catch(async (err: unknown) => {
+      await next.catch(() => undefined);
       throw new AgentError('IO', `cannot write ${partial}: ${reasonOf(err)}`, { cause: err });
     });
-    h.sha.update(chunk);
-    h.tree.update(chunk);
-    await written;
-    pos += bytesRead;
+    job.publish(end);
+    pos = end;
     progress?.(pos, entry.size);
   }
-  return pos;
 }
 
 async function copyVerified(
@@ -219,17 +228,20 @@ async function copyVerified(
     // No resume from a local file, and a partial of an HTTP download is never appended to.
     await discardPartial(partial);
     await mkdir(dirname(partial), { recursive: true, mode: 0o700 });
-    const h = newHashers(entry);
-    let copied: number;
     try {
-      const out = await open(partial, 'w', 0o600);
+      const out = await open(partial, 'w+', 0o600);
+      // The hashing threads read the copy through `out`: it is closed only after they stopped.
+      const job = hashImageFile(entry, out.fd);
       try {
-        copied = await copyHashing(src, out, path, partial, entry, h, progress);
+        const copied = await copyPublishing(src, out, path, partial, entry, job, progress);
         await out.sync();
+        return { ...(await verifyImage(entry, job, copied)), sourceUrl: url, received: copied };
+      } catch (err) {
+        await job.abort();
+        throw err;
       } finally {
         await out.close();
       }
-      return { ...verifyImage(entry, h, copied), sourceUrl: url, received: copied };
     } catch (err) {
       // Bad bytes, a cut read or a full disk: nothing here is worth keeping.
       await discardPartial(partial);

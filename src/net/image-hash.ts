@@ -1,41 +1,47 @@
 /**
- * The two digests an image is checked against while it streams: SHA-256 of the bytes and the
+ * The two digests an image is checked against while it downloads: SHA-256 of the bytes and the
  * dm-verity tree (PRODUCT.md promise 1: size, SHA-256 and root hash must match the manifest).
+ * Both are computed on the hashing threads (src/hash/) from the partial file as each write lands,
+ * so what is verified is what is on disk.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { AgentError } from '../errors.ts';
+import { FileHashJob } from '../hash/job.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
-import { VerityTreeBuilder } from '../verity/tree.ts';
+import { treeFromLevel0 } from '../verity/levels.ts';
+import { checkImageSize } from '../verity/tree.ts';
 
-export interface Hashers {
-  sha: Hash;
-  tree: VerityTreeBuilder;
+/** Starts hashing the file open at `fd` (read-write) that will hold `entry`'s bytes. */
+export function hashImageFile(entry: ImageEntry, fd: number): FileHashJob {
+  return new FileHashJob(fd, entry.size, `the download of ${entry.path}`, {
+    salt: Buffer.from(entry.verity.salt, 'hex'),
+    sha: true,
+  });
 }
 
-export function newHashers(entry: ImageEntry): Hashers {
-  const { salt, uuid } = entry.verity;
-  return {
-    sha: createHash('sha256'),
-    tree: new VerityTreeBuilder({ salt: Buffer.from(salt, 'hex'), uuid }),
-  };
-}
-
-export function verifyImage(
+/**
+ * Checks `size` bytes against the manifest entry once they are all published to `job`; on a
+ * wrong size the job is stopped. The file must stay open until this returns.
+ */
+export async function verifyImage(
   entry: ImageEntry,
-  h: Hashers,
+  job: FileHashJob,
   size: number,
-): { hashFile: Buffer; rootHash: string } {
+): Promise<{ hashFile: Buffer; rootHash: string }> {
   const where = `image ${entry.path}`;
-  if (size !== entry.size)
+  if (size !== entry.size) {
+    await job.abort();
     throw new AgentError('SIZE_MISMATCH', `${where}: ${size} bytes, manifest says ${entry.size}`);
-  const sha256 = h.sha.digest('hex');
-  if (sha256 !== entry.sha256) {
+  }
+  const digests = await job.finish();
+  if (digests.sha256 !== entry.sha256) {
     throw new AgentError(
       'HASH_MISMATCH',
-      `${where}: SHA-256 ${sha256} does not match the manifest ${entry.sha256}`,
+      `${where}: SHA-256 ${digests.sha256} does not match the manifest ${entry.sha256}`,
     );
   }
-  const tree = h.tree.digest();
+  checkImageSize(size);
+  const { salt, uuid } = entry.verity;
+  const tree = treeFromLevel0(digests.level0, digests.dataBlocks, Buffer.from(salt, 'hex'), uuid);
   if (tree.rootHash !== entry.verity.rootHash) {
     throw new AgentError(
       'VERITY_MISMATCH',

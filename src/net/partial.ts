@@ -4,19 +4,10 @@
  * manifest entry it belongs to. A resume is only attempted with If-Range on that validator, so a
  * changed file on the server answers 200 and the download restarts from zero (RFC 9110 13.1.5).
  */
-import { AgentError } from '../errors.ts';
 import { writeFileAtomic } from '../store/atomic.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
 import { partialMetaPath } from '../store/layout.ts';
-import {
-  foreign,
-  kindOf,
-  lstatOrNull,
-  openRegular,
-  READ_NOFOLLOW,
-  readSmallFile,
-  unlinkEntry,
-} from '../store/nofollow.ts';
+import { foreign, kindOf, lstatOrNull, readSmallFile, unlinkEntry } from '../store/nofollow.ts';
 
 export interface PartialMeta {
   url: string;
@@ -112,30 +103,4 @@ export async function discardPartial(partial: string): Promise<void> {
 export function ifRangeValidator(meta: PartialMeta): string | undefined {
   if (meta.etag && !meta.etag.startsWith('W/')) return meta.etag;
   return meta.lastModified;
-}
-
-/** Feeds the first `length` bytes already on disk to `update` (to rebuild hash state on resume). */
-export async function replayPartial(
-  partial: string,
-  length: number,
-  update: (chunk: Buffer) => void,
-): Promise<void> {
-  const handle = await openRegular(partial, READ_NOFOLLOW);
-  const buffer = Buffer.allocUnsafe(1 << 20);
-  try {
-    for (let pos = 0; pos < length;) {
-      const { bytesRead } = await handle.read(
-        buffer,
-        0,
-        Math.min(buffer.length, length - pos),
-        pos,
-      );
-      if (bytesRead === 0)
-        throw new AgentError('IO', `partial download ${partial} is shorter than recorded`);
-      update(buffer.subarray(0, bytesRead));
-      pos += bytesRead;
-    }
-  } finally {
-    await handle.close();
-  }
 }

@@ -1,9 +1,11 @@
-/** The body of an image response: hashed as it arrives, written to the partial file in batches. */
+/**
+ * The body of an image response, written to the partial file in batches; each landed write is
+ * reported, and the hashing threads read it back from there (image-hash.ts).
+ */
 import type { FileHandle } from 'node:fs/promises';
 import { AgentError } from '../errors.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
 import { chunksOf, type HttpResponse } from './http.ts';
-import type { Hashers } from './image-hash.ts';
 
 export type Progress = (done: number, total: number) => void;
 
@@ -11,20 +13,21 @@ export type Progress = (done: number, total: number) => void;
 const WRITE_BATCH = 1 << 20;
 
 /**
- * Hashes every chunk as it arrives and writes them in batches, one write in flight at a time:
- * a write per network chunk (16-64 KiB) spent more time in thread-pool round trips than in
- * hashing. Returns the end position: every byte counted there is on disk when it returns.
+ * Writes the chunks in batches, one write in flight at a time (a write per network chunk, 16-64
+ * KiB, spent more time in thread-pool round trips than in hashing), and calls `written(end)`
+ * once the bytes up to `end` are in the file. Returns the end position: every byte counted there
+ * is on disk when it returns.
  */
 export async function receive(
   res: HttpResponse,
   handle: FileHandle,
-  h: Hashers,
+  written: (end: number) => void,
   start: number,
   entry: ImageEntry,
   progress?: Progress,
 ): Promise<number> {
   let pos = start;
-  let written = start;
+  let queued = start;
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let inFlight: Promise<unknown> = Promise.resolve();
@@ -35,11 +38,15 @@ export async function receive(
     await inFlight;
     if (failure) throw failure;
     if (batchBytes === 0) return;
-    const at = written;
-    written += batchBytes;
-    inFlight = handle.writev(batch, at).catch((err: unknown) => {
-      failure ??= writeError(err, entry);
-    });
+    const at = queued;
+    queued += batchBytes;
+    const end = queued;
+    inFlight = writeAllv(handle, batch, at).then(
+      () => written(end),
+      (err: unknown) => {
+        failure ??= writeError(err, entry);
+      },
+    );
     batch = [];
     batchBytes = 0;
   };
@@ -52,8 +59,6 @@ export async function receive(
           `GET ${res.url}: more than the ${entry.size} bytes the manifest gives`,
         );
       }
-      h.sha.update(chunk);
-      h.tree.update(chunk);
       batch.push(chunk);
       batchBytes += chunk.length;
       pos += chunk.length;
@@ -67,6 +72,22 @@ export async function receive(
   }
   if (failure) throw failure;
   return pos;
+}
+
+/** writev until every byte is written: the hashing threads read up to the reported end. */
+async function writeAllv(handle: FileHandle, chunks: Buffer[], at: number): Promise<void> {
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  let { bytesWritten } = await handle.writev(chunks, at);
+  if (bytesWritten === total) return;
+  const rest = Buffer.concat(chunks).subarray(bytesWritten);
+  for (let done = 0; done < rest.length; done += bytesWritten) {
+    ({ bytesWritten } = await handle.write(
+      rest,
+      done,
+      rest.length - done,
+      at + total - rest.length + done,
+    ));
+  }
 }
 
 /** A full disk is NO_SPACE (not a network error worth a retry); anything else writing is IO. */

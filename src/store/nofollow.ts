@@ -16,12 +16,13 @@ import { constants, type Stats } from 'node:fs';
 import { lstat, mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { AgentError } from '../errors.ts';
 
-const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = constants;
+const { O_RDONLY, O_RDWR, O_CREAT, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = constants;
 
 /** Flags for a regular file the agent reads or writes: never through a symlink, never blocking. */
 export const READ_NOFOLLOW = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 export const RW_NOFOLLOW = O_RDWR | O_NOFOLLOW | O_NONBLOCK;
-export const CREATE_NOFOLLOW = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK;
+// Read-write: a download is hashed by reading back what was written (src/hash/job.ts).
+export const CREATE_NOFOLLOW = O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK;
 
 /** "a symbolic link", "a directory", ...: what sits at a path, for messages. */
 export function kindOf(info: Stats): string {

@@ -1,17 +1,15 @@
 /**
- * Streaming dm-verity hash-tree builder, byte-identical to `veritysetup format` (cryptsetup
- * lib/verity/verity_hash.c, hash format 1, superblock at hash offset 0).
- *
- * Tree layout (kernel Documentation/admin-guide/device-mapper/verity.rst): every data block is
- * hashed as H(salt || block); the digests are packed 4096 / 32 = 128 to a zero-padded hash
- * block, forming level 0; each level's blocks are hashed the same way into the next level until
- * a level has a single block, whose salted hash is the root hash. A single data block needs no
- * hash level at all: its own salted hash is the root. On disk the superblock block comes first,
- * then the levels from the top (one block) down to level 0.
+ * Streaming dm-verity hash-tree builder on the calling thread, byte-identical to `veritysetup
+ * format` (levels.ts has the layout). Images of any size are hashed on all cores by src/hash/;
+ * this builder serves small inputs (the self-test) and is the in-process reference in tests.
  */
 import { hash } from 'node:crypto';
 import { AgentError } from '../errors.ts';
-import { MAX_SALT_SIZE, encodeSuperblock } from './superblock.ts';
+import { BLOCK_SIZE, DIGEST_SIZE, HASHES_PER_BLOCK, treeFromLevel0 } from './levels.ts';
+import type { VerityResult } from './levels.ts';
+import { MAX_SALT_SIZE } from './superblock.ts';
+
+export type { VerityResult } from './levels.ts';
 
 export type VerityParams = {
   salt: Buffer;
@@ -21,17 +19,6 @@ export type VerityParams = {
   hashAlgorithm?: 'sha256';
 };
 
-export type VerityResult = {
-  /** Hex root hash, as `veritysetup format` prints it. */
-  rootHash: string;
-  /** The complete hash file: superblock block followed by the tree levels. */
-  hashFile: Buffer;
-  dataBlocks: number;
-};
-
-const BLOCK_SIZE = 4096;
-const DIGEST_SIZE = 32;
-const HASHES_PER_BLOCK = BLOCK_SIZE / DIGEST_SIZE;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -57,7 +44,8 @@ export function parseUuid(text: string): string {
   return text.toLowerCase();
 }
 
-function checkParams(opts: VerityParams): void {
+/** Refuses parameters other than veritysetup's defaults, and salts over 256 bytes. */
+export function checkVerityParams(opts: VerityParams): void {
   if ((opts.dataBlockSize ?? BLOCK_SIZE) !== BLOCK_SIZE) {
     throw new AgentError('USAGE', 'only 4096-byte data blocks are supported');
   }
@@ -69,6 +57,16 @@ function checkParams(opts: VerityParams): void {
   }
   if (opts.salt.length > MAX_SALT_SIZE) {
     throw new AgentError('USAGE', `salt longer than ${MAX_SALT_SIZE} bytes`);
+  }
+}
+
+/** dm-verity covers whole data blocks: an image is a positive multiple of 4096 bytes. */
+export function checkImageSize(size: number): void {
+  if (size <= 0 || size % BLOCK_SIZE !== 0) {
+    throw new AgentError(
+      'BAD_IMAGE',
+      `image size ${size} is not a positive multiple of ${BLOCK_SIZE} bytes`,
+    );
   }
 }
 
@@ -86,7 +84,7 @@ export class VerityTreeBuilder {
   #result: VerityResult | undefined;
 
   constructor(opts: VerityParams) {
-    checkParams(opts);
+    checkVerityParams(opts);
     this.#uuid = parseUuid(opts.uuid);
     this.#salt = Buffer.from(opts.salt);
     this.#scratch = Buffer.alloc(this.#salt.length + BLOCK_SIZE);
@@ -115,22 +113,13 @@ export class VerityTreeBuilder {
 
   digest(): VerityResult {
     if (this.#result) return this.#result;
-    const size = this.#dataBlocks * BLOCK_SIZE + this.#pendingLength;
-    if (this.#pendingLength !== 0 || this.#dataBlocks === 0) {
-      throw new AgentError(
-        'BAD_IMAGE',
-        `image size ${size} is not a positive multiple of ${BLOCK_SIZE} bytes`,
-      );
-    }
-    const levels = this.#dataBlocks === 1 ? [] : this.#buildLevels();
-    const top = levels.at(-1)?.[0];
-    // Without hash levels the root is the lone data block's digest, which sits in #level0.
-    const root = top ? this.#saltedHash(top) : this.#level0[0]!.subarray(0, DIGEST_SIZE);
-    this.#result = {
-      rootHash: root.toString('hex'),
-      hashFile: Buffer.concat([this.#superblockBlock(), ...levels.toReversed().flat()]),
-      dataBlocks: this.#dataBlocks,
-    };
+    checkImageSize(this.#dataBlocks * BLOCK_SIZE + this.#pendingLength);
+    this.#result = treeFromLevel0(
+      Buffer.concat(this.#level0),
+      this.#dataBlocks,
+      this.#salt,
+      this.#uuid,
+    );
     return this.#result;
   }
 
@@ -146,39 +135,5 @@ export class VerityTreeBuilder {
     if (this.#salt.length === 0) return hash('sha256', block, 'buffer');
     this.#scratch.set(block, this.#salt.length);
     return hash('sha256', this.#scratch, 'buffer');
-  }
-
-  /** Level 0 and every level above it, up to the level made of a single block. */
-  #buildLevels(): Buffer[][] {
-    const levels = [this.#level0];
-    for (let level = this.#level0; level.length > 1;) {
-      level = this.#hashLevel(level);
-      levels.push(level);
-    }
-    return levels;
-  }
-
-  #hashLevel(blocks: Buffer[]): Buffer[] {
-    const next: Buffer[] = [];
-    blocks.forEach((block, i) => {
-      const slot = i % HASHES_PER_BLOCK;
-      if (slot === 0) next.push(Buffer.alloc(BLOCK_SIZE));
-      next.at(-1)!.set(this.#saltedHash(block), slot * DIGEST_SIZE);
-    });
-    return next;
-  }
-
-  /** The superblock padded to a whole hash block: the hash area starts at the next block. */
-  #superblockBlock(): Buffer {
-    const block = Buffer.alloc(BLOCK_SIZE);
-    encodeSuperblock({
-      uuid: this.#uuid,
-      hashAlgorithm: 'sha256',
-      dataBlockSize: BLOCK_SIZE,
-      hashBlockSize: BLOCK_SIZE,
-      dataBlocks: this.#dataBlocks,
-      salt: this.#salt,
-    }).copy(block);
-    return block;
   }
 }

@@ -12,7 +12,7 @@
 import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, cp, link, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { cp, link, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -33,6 +33,7 @@ import {
   type FaultServer,
 } from '../helpers/fault-server.ts';
 import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
+import { templateHost } from '../helpers/template-host.ts';
 import { missing } from '../helpers/requirements.ts';
 import { buildImages, makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
 
@@ -210,27 +211,7 @@ describe.skipIf(missing('mksquashfs', 'unsquashfs'))('downloads over a hostile n
 
     server = await startFaultServer(www);
 
-    // The prepared host: trust store, `small` 1.0 installed (so the store and state exist).
-    template = join(sb.dir, 'template');
-    await mkdir(join(template, 'etc/sysext-agent/keys'), { recursive: true });
-    await copyFile(
-      join(sb.keysDir, 'publisher.pub'),
-      join(template, 'etc/sysext-agent/keys/publisher.pub'),
-    );
-    const templateConfig = join(sb.dir, 'config-template.json');
-    await writeFile(
-      templateConfig,
-      JSON.stringify({ repositories: [`${server.url}repo/`], extensions: { small: {} } }),
-    );
-    const installed = await runCli([
-      '--root',
-      template,
-      '--config',
-      templateConfig,
-      '--json',
-      'update',
-    ]);
-    expect(installed.exitCode).toBe(0);
+    template = await templateHost(sb, `${server.url}repo/`, 'small');
   });
 
   afterAll(async () => {

@@ -69,6 +69,28 @@ describe.skipIf(missing('veritysetup'))('oracle: veritysetup format', () => {
     expect(sizes.length).toBeGreaterThanOrEqual(50);
   });
 
+  it('matches on the hashing threads too (2 and 3 threads forced on small images)', async () => {
+    // verityOfFile hashes files under 8 MiB on the calling thread unless told otherwise.
+    const random = Array.from({ length: 9 }, () => randomInt(1, 2500));
+    const sizes = [1, 2, 129, 255, 256, 257, 513, ...random];
+    for (const [i, blocks] of sizes.entries()) {
+      const image = join(dir, `threaded${i}`);
+      const theirs = join(dir, `threaded${i}.hash`);
+      const saltSize = [0, 256, 0, 256, 1, 32][i] ?? randomInt(0, 257);
+      const params = { salt: randomBytes(saltSize), uuid: randomUUID() };
+      await writeFile(image, randomBytes(blocks * BLOCK));
+      const root = await veritysetupFormat(image, theirs, params);
+      const expected = await readFile(theirs);
+      for (const threads of [2, 3]) {
+        const ours = await verityOfFile(image, params, threads);
+        const context = `image ${i}: ${blocks} blocks, salt ${saltSize} bytes, ${threads} threads`;
+        expect(ours.rootHash, context).toBe(root);
+        expect(ours.hashFile.equals(expected), context).toBe(true);
+      }
+      await rm(image);
+    }
+  });
+
   it('veritysetup verify accepts our hash file and root hash', async () => {
     const sizes = [1, 2, 129, 1000, 128 * 128 + 1];
     for (const [i, blocks] of sizes.entries()) {

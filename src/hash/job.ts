@@ -1,0 +1,146 @@
+/**
+ * Hashing one file on every core while it is being written: level 0 of its dm-verity tree and,
+ * when asked, its SHA-256 (PRODUCT.md promise 1 checks both; section 9 wants them at the speed
+ * of the download). The writer calls `publish(bytes)` after each write lands; the threads
+ * (pool.ts) read back what is published and hash it; `finish()` waits for them. Small files are
+ * hashed on the calling thread in `finish()`: starting a worker costs more than they do.
+ *
+ * The file descriptor must stay open until `finish()` or `abort()` has returned: the threads
+ * read through it.
+ */
+import { readSync } from 'node:fs';
+import { createHash, hash } from 'node:crypto';
+import { AgentError } from '../errors.ts';
+import { level0Size } from '../verity/levels.ts';
+import {
+  CHUNK_BLOCKS,
+  CONTROL_BYTES,
+  runShare,
+  type KernelJob,
+  type ShareResult,
+} from './kernel.ts';
+import { hashThreads, runOnThreads } from './pool.ts';
+
+/** Below this size the calling thread hashes alone (about the cost of starting one worker). */
+export const PARALLEL_MIN_BYTES = 8 * 1024 * 1024;
+
+export interface FileDigests {
+  /** Hex SHA-256 of the file; null when it was not asked for. */
+  sha256: string | null;
+  /** Level 0 of the dm-verity tree (levels.ts `treeFromLevel0` builds the rest). */
+  level0: Buffer;
+  dataBlocks: number;
+}
+
+export interface HashJobOptions {
+  salt: Buffer;
+  /** Compute the SHA-256 of the whole file too. */
+  sha: boolean;
+  /** The calling thread hashes a share as well (it has nothing else to do meanwhile). */
+  mainShare?: boolean;
+  /**
+   * Threads in all, the calling thread's share included (default: hashThreads(), or 0 below
+   * PARALLEL_MIN_BYTES); 0 hashes on the calling thread.
+   */
+  threads?: number;
+}
+
+type Settled = { ok: ShareResult } | { failed: Error };
+
+export class FileHashJob {
+  readonly #job: KernelJob;
+  readonly #what: string;
+  readonly #flags: Int32Array;
+  readonly #onDisk: BigInt64Array;
+  readonly #threads: Promise<Settled>[];
+  readonly #mainShare: boolean;
+  #published = 0;
+
+  /** `what` names the file in error messages. */
+  constructor(fd: number, size: number, what: string, opts: HashJobOptions) {
+    const control = new SharedArrayBuffer(CONTROL_BYTES);
+    this.#job = {
+      fd,
+      size,
+      salt: new Uint8Array(opts.salt),
+      sha: opts.sha,
+      control,
+      level0: new SharedArrayBuffer(level0Size(Math.floor(size / 4096))),
+    };
+    this.#what = what;
+    this.#flags = new Int32Array(control, 0, 4);
+    this.#onDisk = new BigInt64Array(control, 16, 1);
+    const threads = opts.threads ?? (size < PARALLEL_MIN_BYTES ? 0 : hashThreads());
+    this.#mainShare = threads === 0 || opts.mainShare === true;
+    const workers = opts.mainShare ? threads - 1 : threads;
+    this.#threads = workers > 0 ? this.#start(workers) : [];
+    // Without a worker the calling thread hashes everything in finish().
+    if (this.#threads.length === 0) this.#mainShare = true;
+  }
+
+  /** `bytes` from the start of the file are written and may be read. */
+  publish(bytes: number): void {
+    this.#published = bytes;
+    Atomics.store(this.#onDisk, 0, BigInt(bytes));
+    Atomics.notify(this.#onDisk, 0);
+  }
+
+  /** Waits for every thread; all `size` bytes must have been published. */
+  async finish(): Promise<FileDigests> {
+    if (this.#published < this.#job.size) {
+      throw new Error(`FileHashJob.finish() with ${this.#published} of ${this.#job.size} bytes`);
+    }
+    const results: Settled[] = [];
+    if (this.#mainShare) results.push(this.#runHere());
+    results.push(...(await Promise.all(this.#threads)));
+    const failed = results.find((r): r is { failed: Error } => 'failed' in r);
+    if (failed) throw this.#error(failed.failed);
+    const shares = results.map((r) => (r as { ok: ShareResult }).ok);
+    const dataBlocks = Math.floor(this.#job.size / 4096);
+    const hashed = shares.reduce((n, s) => n + s.blocks, 0);
+    if (hashed !== dataBlocks) throw new Error(`hashed ${hashed} of ${dataBlocks} blocks`);
+    return {
+      sha256: shares.find((s) => s.sha256 !== undefined)?.sha256 ?? null,
+      level0: Buffer.from(this.#job.level0),
+      dataBlocks,
+    };
+  }
+
+  /** Stops the threads and waits until none reads the file any more. Never throws. */
+  async abort(): Promise<void> {
+    Atomics.store(this.#flags, 1, 1);
+    Atomics.notify(this.#onDisk, 0);
+    await Promise.all(this.#threads);
+  }
+
+  #start(workers: number): Promise<Settled>[] {
+    return runOnThreads(this.#job, workers).map((p) =>
+      p.then(
+        (ok) => ({ ok }),
+        (failed: Error) => {
+          // A thread that failed cannot finish its chunks: stop the others too.
+          Atomics.store(this.#flags, 1, 1);
+          Atomics.notify(this.#onDisk, 0);
+          return { failed };
+        },
+      ),
+    );
+  }
+
+  #runHere(): Settled {
+    const scratch = Buffer.allocUnsafe(CHUNK_BLOCKS * 4096 + this.#job.salt.length);
+    try {
+      return { ok: runShare(this.#job, { readSync, hash, createHash }, scratch) };
+    } catch (err) {
+      Atomics.store(this.#flags, 1, 1);
+      Atomics.notify(this.#onDisk, 0);
+      return { failed: err as Error };
+    }
+  }
+
+  #error(err: Error): AgentError {
+    const errno = (err as NodeJS.ErrnoException).code;
+    const detail = errno ? `${err.message} (${errno})` : err.message;
+    return new AgentError('IO', `cannot hash ${this.#what}: ${detail}`, { cause: err });
+  }
+}
