@@ -4,7 +4,8 @@
  * Each ARCH directory holds the complete set for a host of that architecture:
  *
  * - `sysext-agent` (architecture independent, the same file in every ARCH directory): the agent
- *   bundled by esbuild into one ES module (`/usr/lib/sysext-agent/sysext-agent.mjs`), the wrapper
+ *   bundled by esbuild into one ES module (`/usr/lib/sysext-agent/sysext-agent.mjs`, made by
+ *   scripts/bundle.ts, the same file `npm run build` writes to dist/sysext-agent.mjs), the wrapper
  *   `/usr/bin/sysext-agent` (scripts/sysext/sysext-agent.sh), the units of systemd-units/ under
  *   `/usr/lib/systemd/system/` with a `timers.target.wants/` link for the update timer.
  * - `sysext-agent-node` (one per architecture): `bin/node` of the npm package
@@ -41,12 +42,11 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { arch as hostArch, tmpdir } from 'node:os';
-import { isBuiltin } from 'node:module';
 import { basename, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { bootFileTexts } from '../src/self/boot-hooks.ts';
+import { bundleAgent } from './bundle.ts';
 
 const PROJECT = fileURLToPath(new URL('..', import.meta.url));
 const MiB = 1024 * 1024;
@@ -76,14 +76,6 @@ const HOST_LIBRARIES = [
   'ld-linux-x86-64.so.2',
   'ld-linux-aarch64.so.1',
 ];
-
-/**
- * Modules a dependency looks for with `require()` inside try/catch and does without: debug (a
- * dependency of send) tries supports-color. It is not installed, so the bundle gets an empty
- * module: the agent never resolves anything outside its one file (a host's global node_modules
- * must not change how it behaves).
- */
-const ABSENT_OPTIONAL = ['supports-color'];
 
 /**
  * EXTENSION_RELOAD_MANAGER=1 in the agent's extension-release: systemd 255 and later
@@ -146,89 +138,6 @@ async function sha(file: string, algorithm: 'sha256' | 'sha512'): Promise<string
 }
 
 // ----- the agent bundle ---------------------------------------------------------------------
-
-/** Bundles src/cli/main.ts into one ES module and checks it needs nothing but Node builtins. */
-async function bundleAgent(outfile: string, version: string): Promise<void> {
-  const esbuild = await import('esbuild');
-  const result = await esbuild.build({
-    entryPoints: [join(PROJECT, 'src/cli/main.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    // No code splitting: every dynamic import() of a local module lands in this one file, so a
-    // refresh in the middle of a run can never mix modules of two agent versions.
-    splitting: false,
-    // The boot-time hooks the agent places on a host (src/self/boot-hooks.ts) travel inside it.
-    define: {
-      SYSEXT_AGENT_VERSION: JSON.stringify(version),
-      SYSEXT_AGENT_BOOT_FILES: JSON.stringify(await bootFileTexts()),
-    },
-    // Not minified: stack traces from the field stay readable; the image is far below 2 MiB.
-    minify: false,
-    legalComments: 'inline',
-    // CommonJS dependencies (pino, send, cli-progress, undici's parts) call require() for Node
-    // builtins; an ES module has no require, so give them one.
-    banner: {
-      js: [
-        `// sysext-agent ${version}: the agent and its dependencies in one file (scripts/build-sysext.ts).`,
-        "import { createRequire as __sysextAgentCreateRequire } from 'node:module';",
-        'const require = __sysextAgentCreateRequire(import.meta.url);',
-      ].join('\n'),
-    },
-    plugins: [
-      {
-        name: 'absent-optional',
-        setup(build) {
-          const filter = new RegExp(`^(${ABSENT_OPTIONAL.join('|')})$`);
-          build.onResolve({ filter }, (a) => ({ path: a.path, namespace: 'absent-optional' }));
-          build.onLoad({ filter: /.*/, namespace: 'absent-optional' }, () => ({
-            contents: 'module.exports = {};',
-            loader: 'js',
-          }));
-        },
-      },
-    ],
-    metafile: true,
-    logLevel: 'silent',
-  });
-  for (const w of result.warnings) log(`esbuild: warning: ${w.text}`);
-  const outputs = Object.values(result.metafile.outputs);
-  if (outputs.length !== 1) throw new Error(`esbuild wrote ${outputs.length} files, not one`);
-  const foreign = (outputs[0]?.imports ?? []).filter((i) => !isBuiltin(i.path));
-  if (foreign.length > 0) {
-    throw new Error(
-      `the bundle imports modules that are not Node builtins: ${foreign
-        .map((i) => `${i.path} (${i.kind})`)
-        .join(', ')}`,
-    );
-  }
-  // Once more from the result itself: esbuild parses the written file (code, not comments) and
-  // would have to resolve every import and require of a literal module; nothing but a builtin
-  // may be left, and nothing else may be pulled in.
-  const again = await esbuild.build({
-    entryPoints: [outfile],
-    bundle: true,
-    write: false,
-    platform: 'node',
-    format: 'esm',
-    metafile: true,
-    logLevel: 'silent',
-  });
-  const reread = Object.values(again.metafile.outputs)[0];
-  const outside = (reread?.imports ?? []).filter((i) => !isBuiltin(i.path)).map((i) => i.path);
-  const inputs = Object.keys(again.metafile.inputs);
-  if (outside.length > 0 || inputs.length !== 1) {
-    throw new Error(
-      `the bundle loads more than Node builtins: ${[...outside, ...inputs].join(', ')}`,
-    );
-  }
-  const smoke = await execa(process.execPath, [outfile, '--version'], { reject: false });
-  if (smoke.stdout !== `sysext-agent ${version}`) {
-    throw new Error(`the bundle's --version printed ${JSON.stringify(smoke.stdout)}`);
-  }
-}
 
 // ----- trees and images ---------------------------------------------------------------------
 

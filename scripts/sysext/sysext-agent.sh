@@ -9,6 +9,22 @@
 agent=/usr/lib/sysext-agent/sysext-agent.mjs
 runtime=/usr/lib/sysext-agent-node/bin/node
 
+# Node's compile cache (V8's code for the agent, kept between runs; docs/performance.md), as
+# bin/sysext-agent.js of a checkout picks it: $NODE_COMPILE_CACHE when set, else below systemd's
+# CacheDirectory= of the unit ($CACHE_DIRECTORY, /var/cache/sysext-agent), else below the user's
+# cache directory. Never a directory other users can write (such as /tmp): code read from it runs
+# as root. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+if [ -z "${NODE_COMPILE_CACHE:-}" ]; then
+  if [ -n "${CACHE_DIRECTORY:-}" ]; then
+    NODE_COMPILE_CACHE=${CACHE_DIRECTORY%%:*}/compile-cache
+  elif [ -n "${XDG_CACHE_HOME:-}" ]; then
+    NODE_COMPILE_CACHE=$XDG_CACHE_HOME/sysext-agent/compile-cache
+  elif [ -n "${HOME:-}" ]; then
+    NODE_COMPILE_CACHE=$HOME/.cache/sysext-agent/compile-cache
+  fi
+  [ -n "${NODE_COMPILE_CACHE:-}" ] && export NODE_COMPILE_CACHE
+fi
+
 if [ -x "$runtime" ]; then
   exec "$runtime" "$agent" "$@"
 fi

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { AgentError } from '../errors.ts';
 import { describeIssues } from './issues.ts';
 import { configSchema, type Config } from './schema.ts';
+import { ONE_SHOT } from './one-shot.ts';
 import { parseJsonRecords, ProtoKeyError } from '../version/own-record.ts';
 
 function deepFreeze<T>(value: T): T {
@@ -25,7 +26,7 @@ export function parseConfig(text: string, source: string): Readonly<Config> {
       cause: err,
     });
   }
-  const parsed = configSchema.safeParse(doc);
+  const parsed = configSchema.safeParse(doc, ONE_SHOT);
   if (!parsed.success) {
     throw new AgentError('CONFIG', `${source}: ${describeIssues(doc, parsed.error.issues)}`);
   }

@@ -5,6 +5,7 @@
  */
 import { AgentError, isAgentError } from '../errors.ts';
 import { decodeBase64, parseEnvelope, verifyEnvelope } from './dsse.ts';
+import { ONE_SHOT } from '../config/one-shot.ts';
 import { payloadSchema, type ManifestPayload } from './schema.ts';
 
 export interface TrustPolicy {
@@ -32,7 +33,7 @@ export function parsePayload(bytes: Uint8Array): ManifestPayload {
   } catch (err) {
     throw new AgentError('MANIFEST_FORMAT', 'manifest payload is not valid JSON', { cause: err });
   }
-  const parsed = payloadSchema.safeParse(doc);
+  const parsed = payloadSchema.safeParse(doc, ONE_SHOT);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.join('.') || '(top level)';

@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { ONE_SHOT } from '../config/one-shot.ts';
 import type { HostPaths } from '../config/paths.ts';
 import type { Validators } from '../net/document.ts';
 import { writeFileAtomic } from './atomic.ts';
@@ -41,7 +42,10 @@ const fileOf = (paths: HostPaths): string => join(paths.stateDir, 'manifest-cach
 
 export async function readManifestCache(paths: HostPaths): Promise<ManifestCache | null> {
   try {
-    const parsed = cacheSchema.safeParse(JSON.parse(await readFile(fileOf(paths), 'utf8')));
+    const parsed = cacheSchema.safeParse(
+      JSON.parse(await readFile(fileOf(paths), 'utf8')),
+      ONE_SHOT,
+    );
     if (!parsed.success) return null;
     const doc = parsed.data;
     return {

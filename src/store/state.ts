@@ -11,6 +11,7 @@
  */
 import { readSmallFile } from './nofollow.ts';
 import { z } from 'zod';
+import { ONE_SHOT } from '../config/one-shot.ts';
 import { AgentError } from '../errors.ts';
 import { emptyRecord, ownRecord, parseJsonRecords, ProtoKeyError } from '../version/own-record.ts';
 import { isValidName, isValidVersion } from '../version/syntax.ts';
@@ -110,7 +111,7 @@ export function parseState(text: string, file: string): AgentState | StateProble
       hostile: proto,
     };
   }
-  const parsed = stateSchema.safeParse(doc);
+  const parsed = stateSchema.safeParse(doc, ONE_SHOT);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     return {
@@ -164,7 +165,7 @@ export async function readState(file: string): Promise<AgentState> {
 }
 
 export async function writeState(file: string, state: AgentState): Promise<void> {
-  stateSchema.parse(state);
+  stateSchema.parse(state, ONE_SHOT);
   const unsafe = unsafeEntryOf(state);
   if (unsafe !== null)
     throw new AgentError('UNSAFE_PATH', `refusing to record the ${unsafe} in ${file}`);

@@ -10,6 +10,7 @@ import type { ExtensionKind } from '../manifest/schema.ts';
 import { execaLazy } from '../util/exec.ts';
 import { toolFor, type MergeTarget, type SystemdPort } from './port.ts';
 import { trialMerge } from './trial.ts';
+import { systemdVersion } from './version.ts';
 
 /**
  * Every call is bounded, so that a wedged mount or a hung tool cannot hold the lock forever: a
@@ -133,17 +134,9 @@ async function loopBackedBy(image: string): Promise<boolean> {
   );
 }
 
-/** First line "systemd 252 (252.39-1~deb12u2)": the full version in parentheses. */
-async function version(): Promise<string | null> {
-  const execa = await execaLazy();
-  const result = await execa('systemd-sysext', ['--version'], {
-    reject: false,
-    stdin: 'ignore',
-    timeout: QUERY_TIMEOUT_MS,
-  });
-  const m = /^systemd (\d+)(?: \(([^)\s]+)\))?/.exec(String(result.stdout));
-  if (result.failed || !m) return null;
-  return m[2] ?? m[1] ?? null;
+/** systemd's version: asked once per installed systemd-sysext (./version.ts). */
+function version(): Promise<string | null> {
+  return systemdVersion();
 }
 
 export function systemdTools(): SystemdPort {

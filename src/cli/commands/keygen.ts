@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { writeKeyPair } from '../../publish/keyfiles.ts';
 import { runner } from '../action.ts';
 import { emit } from '../runtime.ts';
 
@@ -11,6 +10,7 @@ export function keygenCommand(): Command {
     .requiredOption('--output <prefix>', 'path prefix of the two key files')
     .action(
       runner(async (opts) => {
+        const { writeKeyPair } = await import('../../publish/keyfiles.ts');
         const result = await writeKeyPair(String(opts.output));
         emit(opts, result, () => result.keyid);
         return 0;

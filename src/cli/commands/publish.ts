@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { AgentError } from '../../errors.ts';
-import { readSigningKeys } from '../../publish/keyfiles.ts';
 import { parseDuration } from '../../util/duration.ts';
 import { collect, runner } from '../action.ts';
 import { emit } from '../runtime.ts';
@@ -53,6 +52,7 @@ Examples:
           );
         }
         const { publish } = await import('../../publish/publish.ts');
+        const { readSigningKeys } = await import('../../publish/keyfiles.ts');
         const { parsePercent } = await import('../../publish/rollout.ts');
         const result = await publish({
           repo: String(opts.repo),

@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { readSigningKeys } from '../../publish/keyfiles.ts';
 import { parseDuration } from '../../util/duration.ts';
 import { collect, runner } from '../action.ts';
 import { emit } from '../runtime.ts';
@@ -27,6 +26,7 @@ Example:
     .action(
       runner(async (opts, _log, args) => {
         const { parsePercent, setRollout } = await import('../../publish/rollout.ts');
+        const { readSigningKeys } = await import('../../publish/keyfiles.ts');
         const [name, version, percentText] = args as [string, string, string];
         const percent = parsePercent(percentText, 'PERCENT');
         const result = await setRollout({

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { AgentError } from '../../errors.ts';
-import { readSigningKeys } from '../../publish/keyfiles.ts';
 import { parseDuration } from '../../util/duration.ts';
 import { collect, runner } from '../action.ts';
 import { emit } from '../runtime.ts';
@@ -34,6 +33,7 @@ Example:
     .action(
       runner(async (opts) => {
         const { parseThreshold, rotateKeys } = await import('../../publish/rotate.ts');
+        const { readSigningKeys } = await import('../../publish/keyfiles.ts');
         const newFiles = opts.newKey as string[];
         if (newFiles.length === 0)
           throw new AgentError('USAGE', 'at least one --new-key is required');

@@ -1,6 +1,4 @@
 import { Command } from 'commander';
-import { readSigningKeys } from '../../publish/keyfiles.ts';
-import { writeFileAtomic } from '../../store/atomic.ts';
 import { collect, runner } from '../action.ts';
 import { emit } from '../runtime.ts';
 
@@ -13,6 +11,8 @@ export function signCommand(): Command {
     .action(
       runner(async (opts, log, args) => {
         const { signPayloadFile } = await import('../../publish/sign.ts');
+        const { readSigningKeys } = await import('../../publish/keyfiles.ts');
+        const { writeFileAtomic } = await import('../../store/atomic.ts');
         const keys = await readSigningKeys(opts.key as string[]);
         const { envelope, warning } = await signPayloadFile(args[0] as string, keys);
         if (warning) log.warn(warning);

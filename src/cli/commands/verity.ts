@@ -1,7 +1,4 @@
 import { Command } from 'commander';
-import { writeFileAtomic } from '../../store/atomic.ts';
-import { randomVerityParams, verityOfFile } from '../../verity/file.ts';
-import { parseSaltHex, parseUuid } from '../../verity/tree.ts';
 import { runner } from '../action.ts';
 import { emit } from '../runtime.ts';
 
@@ -14,6 +11,10 @@ export function verityCommand(): Command {
     .option('--hash-file <file>', 'also write the hash file, byte-identical to veritysetup format')
     .action(
       runner(async (opts, log, args) => {
+        // Loaded when the command runs: other commands, a poll above all, do not pay for them.
+        const { randomVerityParams, verityOfFile } = await import('../../verity/file.ts');
+        const { parseSaltHex, parseUuid } = await import('../../verity/tree.ts');
+        const { writeFileAtomic } = await import('../../store/atomic.ts');
         const random = randomVerityParams();
         const salt = typeof opts.salt === 'string' ? parseSaltHex(opts.salt) : random.salt;
         const uuid = typeof opts.uuid === 'string' ? parseUuid(opts.uuid) : random.uuid;

@@ -1,0 +1,248 @@
+/**
+ * The agent as one bundled ES module: the file the agent's own extension image ships
+ * (scripts/build-sysext.ts) and `dist/sysext-agent.mjs`, which bin/sysext-agent.js runs
+ * (`npm run build` and `prepare` write it). One function makes both, so what is measured and
+ * tested from a checkout is what hosts run.
+ *
+ *   node scripts/bundle.ts [OUTFILE]      (default dist/sysext-agent.mjs)
+ *
+ * Start-up (PRODUCT.md section 9, docs/performance.md "Start-up"): a poll runs only a small
+ * part of the agent, so the bundle is shaped for loading fast:
+ *
+ * - Node builtins come from `process.getBuiltinModule()`, never from an `import` statement. An
+ *   ES import of a builtin makes Node build its ES module facade, which reads every export:
+ *   the facade of node:http alone loads Node's internal undici through its lazy getters (about
+ *   40 ms), node:fs's loads the streams, node:util's the worker_threads. The bundle is left with
+ *   no static import at all (test/build/bundle.test.ts checks it).
+ * - zod's error messages in 40 languages are left out (the agent uses its English default,
+ *   zod/v4/classic sets it); they took a third of zod's initialisation.
+ * - Whitespace and syntax are minified, names are not: stack traces from the field keep the
+ *   function names, and the source is a third smaller to read and parse.
+ */
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { isBuiltin } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import type { BuildOptions, Plugin } from 'esbuild';
+import { bootFileTexts } from '../src/self/boot-hooks.ts';
+
+const PROJECT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Where `npm run build` writes the bundle; bin/sysext-agent.js runs it when it is there. */
+export const DIST_BUNDLE = join(PROJECT, 'dist/sysext-agent.mjs');
+
+/**
+ * Modules a dependency looks for with `require()` inside try/catch and does without: debug (a
+ * dependency of send) tries supports-color. It is not installed, so the bundle gets an empty
+ * module: the agent never resolves anything outside its one file (a host's global node_modules
+ * must not change how it behaves).
+ */
+const ABSENT_OPTIONAL = ['supports-color'];
+
+const absentOptional: Plugin = {
+  name: 'absent-optional',
+  setup(build) {
+    const filter = new RegExp(`^(${ABSENT_OPTIONAL.join('|')})$`);
+    build.onResolve({ filter }, (a) => ({ path: a.path, namespace: 'absent-optional' }));
+    build.onLoad({ filter: /.*/, namespace: 'absent-optional' }, () => ({
+      contents: 'module.exports = {};',
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * Every builtin, imported or required, as a CommonJS module read through
+ * `process.getBuiltinModule()`: esbuild's interop then reads a named export when it is used, and
+ * Node builds no ES facade. A builtin whose exports are an object is loaded when one of its
+ * exports is first read, not when the importing module starts: a poll never loads
+ * node:child_process, node:http2 or node:zlib, which the modules it imports name at their top.
+ * The export names are the ones of the Node that bundles (a name a host's older Node lacks reads
+ * as undefined, as it would unbundled). A builtin that is a function (events, stream, assert) is
+ * returned as it is, loaded at once: code extends and calls it.
+ */
+function builtinShim(id: string): string {
+  const real: unknown = process.getBuiltinModule(id);
+  const load = `process.getBuiltinModule(${JSON.stringify(id)})`;
+  if (typeof real !== 'object' || real === null) return `module.exports = ${load};`;
+  return [
+    'let loaded;',
+    `const real = () => (loaded ??= ${load});`,
+    `for (const name of ${JSON.stringify(Object.getOwnPropertyNames(real))}) {`,
+    '  Object.defineProperty(exports, name, {',
+    '    get: () => real()[name],',
+    '    set: (value) => { real()[name] = value; },',
+    '    enumerable: true,',
+    '  });',
+    '}',
+  ].join('\n');
+}
+
+const builtinsWithoutFacade: Plugin = {
+  name: 'builtins-without-facade',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?[a-z0-9_/]+$/ }, (a) =>
+      isBuiltin(a.path)
+        ? { path: a.path.startsWith('node:') ? a.path : `node:${a.path}`, namespace: 'builtin' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'builtin' }, (a) => ({
+      contents: builtinShim(a.path),
+      loader: 'js',
+    }));
+  },
+};
+
+/** zod/v4/classic's `export * as locales`: English only (the default it configures). */
+const zodEnglishOnly: Plugin = {
+  name: 'zod-english-only',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (a) =>
+      /[/\\]node_modules[/\\]zod[/\\]/.test(a.importer)
+        ? { path: join(a.resolveDir, '../locales/en.js'), namespace: 'zod-locales' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (a) => ({
+      contents: `export { default as en } from ${JSON.stringify(a.path)};`,
+      loader: 'js',
+      resolveDir: dirname(a.path),
+    }));
+  },
+};
+
+/** The agent's `import ... from 'undici'`: the part it uses (scripts/undici-lean.mjs). */
+const undiciLean: Plugin = {
+  name: 'undici-lean',
+  setup(build) {
+    build.onResolve({ filter: /^undici$/ }, (a) =>
+      a.importer.startsWith(join(PROJECT, 'src'))
+        ? { path: join(PROJECT, 'scripts/undici-lean.mjs') }
+        : undefined,
+    );
+  },
+};
+
+/**
+ * esbuild writes code as ASCII (its default charset) but copies legal comments as they are; one
+ * non-ASCII letter (undici's licence) made Node decode and V8 scan the whole file as UTF-16.
+ * Escaped, the file is ASCII: a one-byte string, decoded and parsed faster.
+ */
+async function asciiOnly(file: string): Promise<void> {
+  const text = await readFile(file, 'utf8');
+  const ascii = text.replace(/[\u0080-\u{10ffff}]/gu, (c) => {
+    const code = c.codePointAt(0) ?? 0;
+    return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+  if (ascii !== text) await writeFile(file, ascii);
+}
+
+/**
+ * Bundles src/cli/main.ts into `outfile` (one ES module that needs nothing but Node), checks it
+ * loads nothing else and that `--version` prints `version`.
+ */
+export async function bundleAgent(outfile: string, version: string): Promise<void> {
+  // Written next to its place and renamed when every check passed: a bin/sysext-agent.js
+  // started meanwhile runs the old bundle or the new one, never half of one.
+  const tmp = `${outfile.replace(/\.mjs$/, '')}.tmp.mjs`;
+  try {
+    await build(tmp, version);
+    await rename(tmp, outfile);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/** esbuild's options for the agent's bundle (also for a profile of it, unminified). */
+export async function agentBuildOptions(outfile: string, version: string): Promise<BuildOptions> {
+  return {
+    entryPoints: [join(PROJECT, 'src/cli/main.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    // No code splitting: every dynamic import() of a local module lands in this one file, so a
+    // refresh in the middle of a run can never mix modules of two agent versions.
+    splitting: false,
+    // The boot-time hooks the agent places on a host (src/self/boot-hooks.ts) travel inside it.
+    define: {
+      SYSEXT_AGENT_VERSION: JSON.stringify(version),
+      SYSEXT_AGENT_BOOT_FILES: JSON.stringify(await bootFileTexts()),
+    },
+    minifyWhitespace: true,
+    minifySyntax: true,
+    minifyIdentifiers: false,
+    legalComments: 'inline',
+    // CommonJS dependencies may call require() with a name esbuild cannot see; an ES module has
+    // no require, so give them one (taken without an import: see above).
+    banner: {
+      js: [
+        `// sysext-agent ${version}: the agent and its dependencies in one file (scripts/bundle.ts).`,
+        "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);",
+      ].join('\n'),
+    },
+    plugins: [absentOptional, builtinsWithoutFacade, zodEnglishOnly, undiciLean],
+    metafile: true,
+    logLevel: 'silent',
+  };
+}
+
+async function build(outfile: string, version: string): Promise<void> {
+  const esbuild = await import('esbuild');
+  const result = await esbuild.build({
+    ...(await agentBuildOptions(outfile, version)),
+    metafile: true,
+  });
+  await asciiOnly(outfile);
+  for (const w of result.warnings) process.stderr.write(`esbuild: warning: ${w.text}\n`);
+  const outputs = Object.values(result.metafile.outputs);
+  if (outputs.length !== 1) throw new Error(`esbuild wrote ${outputs.length} files, not one`);
+  const imports = outputs[0]?.imports ?? [];
+  if (imports.length > 0) {
+    throw new Error(
+      `the bundle imports modules (only process.getBuiltinModule may load builtins): ${imports
+        .map((i) => `${i.path} (${i.kind})`)
+        .join(', ')}`,
+    );
+  }
+  // Once more from the result itself: esbuild parses the written file (code, not comments) and
+  // would have to resolve every import and require of a literal module; nothing but a builtin
+  // may be left, and nothing else may be pulled in.
+  const again = await esbuild.build({
+    entryPoints: [outfile],
+    bundle: true,
+    write: false,
+    platform: 'node',
+    format: 'esm',
+    metafile: true,
+    logLevel: 'silent',
+  });
+  const reread = Object.values(again.metafile.outputs)[0];
+  const outside = (reread?.imports ?? []).filter((i) => !isBuiltin(i.path)).map((i) => i.path);
+  const inputs = Object.keys(again.metafile.inputs);
+  if (outside.length > 0 || inputs.length !== 1) {
+    throw new Error(
+      `the bundle loads more than Node builtins: ${[...outside, ...inputs].join(', ')}`,
+    );
+  }
+  const smoke = await execa(process.execPath, [outfile, '--version'], { reject: false });
+  if (smoke.stdout !== `sysext-agent ${version}`) {
+    throw new Error(`the bundle's --version printed ${JSON.stringify(smoke.stdout)}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const outfile = process.argv[2] ?? DIST_BUNDLE;
+  const { version } = JSON.parse(await readFile(join(PROJECT, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  await bundleAgent(outfile, version);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await main().catch((err: unknown) => {
+    process.stderr.write(`bundle: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
