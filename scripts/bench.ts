@@ -12,9 +12,10 @@
  * 4. That slowest measurement once more under `node --cpu-prof`: sampled time per thread (main
  *    and workers) by category, top functions by self time. scripts/bench/profile.ts
  *
- * The agent under test is dist/sysext-agent.mjs (the bundle the agent's own extension ships)
- * when it was built, else dist/cli/main.js, run as `node FILE` by the Node running the bench.
- * BENCH_CLI (a path from the project's root) runs another build instead, to compare.
+ * The agent under test is bin/sysext-agent.js running dist/sysext-agent.mjs (the bundle the
+ * agent's own extension ships) with Node's compile cache in the temp dir, as a host runs it,
+ * run as `node FILE` by the Node running the bench. BENCH_CLI (a path from the project's root)
+ * runs another build instead, to compare.
  * BENCH_SIZE_MIB (default 256) sets the timing image's size, BENCH_RUNS (default 3) the
  * repetitions, BENCH_PROFILE (a part of a row's name) the row to profile instead of the slowest;
  * ours and the reference alternate which goes first, after one untimed warm-up of
@@ -53,16 +54,14 @@ function agentCli(): { cli: string; note: string } {
     if (!existsSync(cli)) throw new Error(`BENCH_CLI: no such file: ${cli}`);
     return { cli, note: `${relative(project, cli)} (BENCH_CLI)` };
   }
+  // bin/sysext-agent.js is what `npx sysext-agent` runs: the bundle, with Node's compile cache
+  // on (the image's wrapper does the same), in NODE_COMPILE_CACHE, which main() points at the
+  // bench's temp dir as the units point it at CacheDirectory=.
+  const bin = join(project, 'bin/sysext-agent.js');
   const bundle = join(project, 'dist/sysext-agent.mjs');
-  if (existsSync(bundle)) {
-    const built = statSync(bundle).mtime.toISOString();
-    return { cli: bundle, note: `dist/sysext-agent.mjs (the bundle, built ${built})` };
-  }
-  const cli = join(project, 'dist/cli/main.js');
-  if (!existsSync(cli)) {
-    throw new Error('neither dist/sysext-agent.mjs nor dist/cli/main.js: run `npm run build`');
-  }
-  return { cli, note: 'dist/cli/main.js (no dist/sysext-agent.mjs: the bundle is not built)' };
+  if (!existsSync(bundle)) throw new Error('no dist/sysext-agent.mjs: run `npm run build`');
+  const built = statSync(bundle).mtime.toISOString();
+  return { cli: bin, note: `bin/sysext-agent.js -> dist/sysext-agent.mjs (built ${built})` };
 }
 
 /** MiB on disk the timing part needs at once: image, repo copy, roots, curl's file, profile. */
@@ -123,11 +122,13 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${(err as Error).message}\n`);
     return 1;
   }
-  // Whether the agent turns Node's compile cache on itself (exact for the one-file bundle).
+  work = await mkdtemp(join(tmpdir(), 'sysext-agent-bench-'));
+  // Inherited by every command: the agent's entry turns the compile cache on there.
+  process.env.NODE_COMPILE_CACHE ??= join(work, 'compile-cache');
   const cache =
     `enableCompileCache in ${relative(project, cli)}: ` +
     `${readFileSync(cli, 'utf8').includes('enableCompileCache') ? 'yes' : 'no'}; ` +
-    `NODE_COMPILE_CACHE ${process.env.NODE_COMPILE_CACHE ?? 'unset'} (the bench sets none)`;
+    `NODE_COMPILE_CACHE ${process.env.NODE_COMPILE_CACHE}`;
   process.stdout.write(
     `sysext-agent bench: ${SIZE_MIB} MiB random image, ${RUNS} runs each, medians\n` +
       `node ${process.version} (${process.execPath})\n` +
@@ -136,7 +137,6 @@ async function main(): Promise<number> {
       `${machine()}\n` +
       `peak RSS: ${rssHow} around every command\n`,
   );
-  work = await mkdtemp(join(tmpdir(), 'sysext-agent-bench-'));
   const b: Bench = { project, work, node: process.execPath, cli, runs: RUNS };
   try {
     const free = await freeMiB(work);

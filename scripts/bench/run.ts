@@ -125,7 +125,7 @@ export interface Bench {
   project: string;
   work: string;
   node: string;
-  /** The agent as a script for `node`: dist/sysext-agent.mjs or dist/cli/main.js. */
+  /** The agent as a script for `node`: bin/sysext-agent.js, or BENCH_CLI. */
   cli: string;
   runs: number;
 }

@@ -39,8 +39,9 @@ export interface HashJobOptions {
   /** The calling thread hashes a share as well (it has nothing else to do meanwhile). */
   mainShare?: boolean;
   /**
-   * Threads in all, the calling thread's share included (default: hashThreads(), or 0 below
-   * PARALLEL_MIN_BYTES); 0 hashes on the calling thread.
+   * Threads in all, the calling thread included (default: hashThreads(), or 0 below
+   * PARALLEL_MIN_BYTES): `threads - 1` workers are started; with none, the calling thread
+   * hashes everything in finish().
    */
   threads?: number;
 }
@@ -72,7 +73,8 @@ export class FileHashJob {
     this.#onDisk = new BigInt64Array(control, 16, 1);
     const threads = opts.threads ?? (size < PARALLEL_MIN_BYTES ? 0 : hashThreads());
     this.#mainShare = threads === 0 || opts.mainShare === true;
-    const workers = opts.mainShare ? threads - 1 : threads;
+    // One thread is the caller's: it hashes a share (mainShare) or receives the download.
+    const workers = threads - 1;
     this.#threads = workers > 0 ? this.#start(workers) : [];
     // Without a worker the calling thread hashes everything in finish().
     if (this.#threads.length === 0) this.#mainShare = true;
