@@ -11,7 +11,7 @@
 import { readSync } from 'node:fs';
 import { createHash, hash } from 'node:crypto';
 import { AgentError } from '../errors.ts';
-import { level0Size } from '../verity/levels.ts';
+import { level0Size, treeLayout } from '../verity/levels.ts';
 import {
   CHUNK_BLOCKS,
   CONTROL_BYTES,
@@ -27,7 +27,12 @@ export const PARALLEL_MIN_BYTES = 8 * 1024 * 1024;
 export interface FileDigests {
   /** Hex SHA-256 of the file; null when it was not asked for. */
   sha256: string | null;
-  /** Level 0 of the dm-verity tree (levels.ts `treeFromLevel0` builds the rest). */
+  /**
+   * The dm-verity hash file in the making (levels.ts treeLayout): level 0 filled in, the rest
+   * zero; levels.ts `completeTree` finishes it in place.
+   */
+  tree: Buffer;
+  /** Level 0 inside `tree`. */
   level0: Buffer;
   dataBlocks: number;
 }
@@ -60,13 +65,16 @@ export class FileHashJob {
   /** `what` names the file in error messages. */
   constructor(fd: number, size: number, what: string, opts: HashJobOptions) {
     const control = new SharedArrayBuffer(CONTROL_BYTES);
+    // Level 0 is written where it sits in the hash file, which is then completed in place.
+    const layout = treeLayout(Math.floor(size / 4096));
     this.#job = {
       fd,
       size,
       salt: new Uint8Array(opts.salt),
       sha: opts.sha,
       control,
-      level0: new SharedArrayBuffer(level0Size(Math.floor(size / 4096))),
+      level0: new SharedArrayBuffer(layout.bufferSize),
+      level0Offset: layout.level0Offset,
     };
     this.#what = what;
     this.#flags = new Int32Array(control, 0, 4);
@@ -101,9 +109,12 @@ export class FileHashJob {
     const dataBlocks = Math.floor(this.#job.size / 4096);
     const hashed = shares.reduce((n, s) => n + s.blocks, 0);
     if (hashed !== dataBlocks) throw new Error(`hashed ${hashed} of ${dataBlocks} blocks`);
+    const tree = Buffer.from(this.#job.level0);
+    const at = this.#job.level0Offset;
     return {
       sha256: shares.find((s) => s.sha256 !== undefined)?.sha256 ?? null,
-      level0: Buffer.from(this.#job.level0),
+      tree,
+      level0: tree.subarray(at, at + level0Size(dataBlocks)),
       dataBlocks,
     };
   }

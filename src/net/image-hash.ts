@@ -7,7 +7,7 @@
 import { AgentError } from '../errors.ts';
 import { FileHashJob } from '../hash/job.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
-import { treeFromLevel0 } from '../verity/levels.ts';
+import { completeTree } from '../verity/levels.ts';
 import { checkImageSize } from '../verity/tree.ts';
 
 /** Starts hashing the file open at `fd` (read-write) that will hold `entry`'s bytes. */
@@ -41,7 +41,7 @@ export async function verifyImage(
   }
   checkImageSize(size);
   const { salt, uuid } = entry.verity;
-  const tree = treeFromLevel0(digests.level0, digests.dataBlocks, Buffer.from(salt, 'hex'), uuid);
+  const tree = completeTree(digests.tree, digests.dataBlocks, Buffer.from(salt, 'hex'), uuid);
   if (tree.rootHash !== entry.verity.rootHash) {
     throw new AgentError(
       'VERITY_MISMATCH',

@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { AgentError, isAgentError } from '../errors.ts';
 import { FileHashJob } from '../hash/job.ts';
-import { treeFromLevel0 } from './levels.ts';
+import { completeTree } from './levels.ts';
 import { checkImageSize, checkVerityParams, parseUuid } from './tree.ts';
 import type { VerityParams, VerityResult } from './tree.ts';
 
@@ -35,8 +35,8 @@ export async function verityOfFile(
       ...(threads === undefined ? {} : { threads }),
     });
     job.publish(size);
-    const { level0, dataBlocks } = await job.finish();
-    return treeFromLevel0(level0, dataBlocks, Buffer.from(params.salt), uuid);
+    const { tree, dataBlocks } = await job.finish();
+    return completeTree(tree, dataBlocks, Buffer.from(params.salt), uuid);
   } catch (err) {
     if (isAgentError(err)) throw err;
     throw new AgentError('IO', `cannot read ${path}: ${(err as Error).message}`, { cause: err });

@@ -38,6 +38,67 @@ export function saltedHash(salt: Buffer, block: Uint8Array): Buffer {
     : hash('sha256', Buffer.concat([salt, block]), 'buffer');
 }
 
+/** Where each level sits in the hash file: the superblock block, then the top level down to 0. */
+export interface TreeLayout {
+  /** Bytes of the hash file. */
+  size: number;
+  /** Byte offset and block count of each level, level 0 first (none for one data block). */
+  levels: { offset: number; blocks: number }[];
+  /** Where the hashing threads write the data digests: level 0, or past the superblock block
+   * when one data block needs no level (its digest is then the root, not in the file). */
+  level0Offset: number;
+  /** Bytes of the buffer that holds the hash file and level 0. */
+  bufferSize: number;
+}
+
+export function treeLayout(dataBlocks: number): TreeLayout {
+  const counts: number[] = [];
+  if (dataBlocks > 1) {
+    for (let n = Math.ceil(dataBlocks / HASHES_PER_BLOCK); ; n = Math.ceil(n / HASHES_PER_BLOCK)) {
+      counts.push(n);
+      if (n === 1) break;
+    }
+  }
+  const levels: TreeLayout['levels'] = [];
+  let offset = BLOCK_SIZE;
+  for (let i = counts.length - 1; i >= 0; i--) {
+    levels[i] = { offset, blocks: counts[i]! };
+    offset += counts[i]! * BLOCK_SIZE;
+  }
+  const level0Offset = levels[0]?.offset ?? BLOCK_SIZE;
+  return { size: offset, levels, level0Offset, bufferSize: Math.max(offset, 2 * BLOCK_SIZE) };
+}
+
+/**
+ * Completes the hash file in `tree` (treeLayout's bufferSize bytes, zero but for level 0 at its
+ * offset) in place: the levels above level 0, then the superblock. No copy of the levels is
+ * made, so memory stays the size of the tree (32 bytes per 4 KiB data block).
+ */
+export function completeTree(
+  tree: Buffer,
+  dataBlocks: number,
+  salt: Buffer,
+  uuid: string,
+): VerityResult {
+  const { size, levels, level0Offset } = treeLayout(dataBlocks);
+  for (let i = 0; i + 1 < levels.length; i++) {
+    const from = levels[i]!;
+    const to = levels[i + 1]!;
+    for (let b = 0; b < from.blocks; b++) {
+      const at = from.offset + b * BLOCK_SIZE;
+      saltedHash(salt, tree.subarray(at, at + BLOCK_SIZE)).copy(tree, to.offset + b * DIGEST_SIZE);
+    }
+  }
+  const top = levels.at(-1);
+  // Without hash levels the root is the lone data block's digest.
+  const root = top
+    ? saltedHash(salt, tree.subarray(top.offset, top.offset + BLOCK_SIZE))
+    : tree.subarray(level0Offset, level0Offset + DIGEST_SIZE);
+  const rootHash = root.toString('hex');
+  superblockBlock(dataBlocks, salt, uuid).copy(tree, 0);
+  return { rootHash, hashFile: tree.subarray(0, size), dataBlocks };
+}
+
 /**
  * The tree over `level0`: the digests of `dataBlocks` data blocks packed 128 to a block (at
  * least `level0Size(dataBlocks)` bytes, zero past the last digest).
@@ -48,36 +109,10 @@ export function treeFromLevel0(
   salt: Buffer,
   uuid: string,
 ): VerityResult {
-  const levels =
-    dataBlocks === 1 ? [] : buildLevels(level0.subarray(0, level0Size(dataBlocks)), salt);
-  const top = levels.at(-1);
-  // Without hash levels the root is the lone data block's digest, which is level 0's first.
-  const root = top ? saltedHash(salt, top) : level0.subarray(0, DIGEST_SIZE);
-  return {
-    rootHash: root.toString('hex'),
-    hashFile: Buffer.concat([superblockBlock(dataBlocks, salt, uuid), ...levels.toReversed()]),
-    dataBlocks,
-  };
-}
-
-/** Level 0 and every level above it, up to the level made of a single block. */
-function buildLevels(level0: Buffer, salt: Buffer): Buffer[] {
-  const levels = [level0];
-  for (let level = level0; level.length > BLOCK_SIZE;) {
-    level = hashLevel(level, salt);
-    levels.push(level);
-  }
-  return levels;
-}
-
-function hashLevel(level: Buffer, salt: Buffer): Buffer {
-  const blocks = level.length / BLOCK_SIZE;
-  const next = Buffer.alloc(level0Size(blocks));
-  for (let i = 0; i < blocks; i++) {
-    const block = level.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
-    saltedHash(salt, block).copy(next, i * DIGEST_SIZE);
-  }
-  return next;
+  const layout = treeLayout(dataBlocks);
+  const tree = Buffer.alloc(layout.bufferSize);
+  level0.copy(tree, layout.level0Offset, 0, Math.min(level0.length, level0Size(dataBlocks)));
+  return completeTree(tree, dataBlocks, salt, uuid);
 }
 
 /** The superblock padded to a whole hash block: the hash area starts at the next block. */
