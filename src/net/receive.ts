@@ -20,7 +20,7 @@ const WRITE_BATCH = 1 << 20;
  */
 const SYNC_EVERY = 16 << 20;
 /** A scavenge per this many bytes received frees the socket buffers (util/young-gc.ts). */
-const GC_EVERY = 8 << 20;
+const GC_EVERY = 4 << 20;
 
 /**
  * Writes the chunks in batches, one write in flight at a time (a write per network chunk, 16-64

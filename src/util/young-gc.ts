@@ -3,8 +3,8 @@
  * fresh 64 KiB buffer held by a tiny JS object: the young generation fills slowly, so the dead
  * buffers pile up as external memory until V8 answers with a full mark-compact of the whole
  * heap. Measured on a 256 MiB download through undici (docs/performance.md): peak RSS 143 MiB
- * and 1.0 s of CPU without, 107 MiB and 0.55-0.75 s with a scavenge every 8 MiB, each about
- * 1.5 ms. `gc` is reached the documented way for a running process: the --expose-gc flag set
+ * and 1.0 s of CPU without, 103-110 MiB and 0.55-0.78 s with a scavenge every 2-8 MiB, each
+ * about 1.5 ms. `gc` is reached the documented way for a running process: the --expose-gc flag set
  * at run time shows it in a new context (node:vm), never in the agent's own global scope.
  */
 import { setFlagsFromString } from 'node:v8';
