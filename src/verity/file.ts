@@ -9,11 +9,12 @@ import type { FileHandle } from 'node:fs/promises';
 import { AgentError, isAgentError } from '../errors.ts';
 import { FileHashJob } from '../hash/job.ts';
 import { completeTree } from './levels.ts';
-import { checkImageSize, checkVerityParams, parseUuid } from './tree.ts';
+import { checkImageSize, checkVerityParams, parseUuid, VerityTreeBuilder } from './tree.ts';
 import type { VerityParams, VerityResult } from './tree.ts';
 
 /** veritysetup's default salt size (cryptsetup DEFAULT_VERITY_SALT_SIZE: 32 bytes for sha256). */
 const DEFAULT_SALT_SIZE = 32;
+const READ_CHUNK = 1024 * 1024;
 
 /** `threads` overrides the number of hashing threads (tests; see src/hash/job.ts). */
 export async function verityOfFile(
@@ -26,7 +27,10 @@ export async function verityOfFile(
   let file: FileHandle | undefined;
   try {
     file = await open(path, 'r');
-    const { size } = await file.stat();
+    const info = await file.stat();
+    // A block device (or a pipe) has no size to split among threads: read it through in order.
+    if (!info.isFile()) return await streamTree(file, params);
+    const { size } = info;
     checkImageSize(size);
     const job = new FileHashJob(file.fd, size, path, {
       salt: params.salt,
@@ -42,6 +46,16 @@ export async function verityOfFile(
     throw new AgentError('IO', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
   } finally {
     await file?.close();
+  }
+}
+
+async function streamTree(file: FileHandle, params: VerityParams): Promise<VerityResult> {
+  const builder = new VerityTreeBuilder(params);
+  const buffer = Buffer.allocUnsafe(READ_CHUNK);
+  for (;;) {
+    const { bytesRead } = await file.read(buffer, 0, READ_CHUNK, null);
+    if (bytesRead === 0) return builder.digest();
+    builder.update(buffer.subarray(0, bytesRead));
   }
 }
 

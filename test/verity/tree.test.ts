@@ -1,5 +1,6 @@
 // The dm-verity superblock, hash tree and parsers, in process. The comparison with the real
 // `veritysetup` (the oracle) is in tree.oracle.test.ts.
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -150,6 +151,20 @@ describe('verityOfFile', () => {
       await writeFile(join(dir, 'short'), randomBytes(BLOCK * 3 + 100));
       const short = verityOfFile(join(dir, 'short'), params);
       await expect(short).rejects.toMatchObject({ code: 'BAD_IMAGE' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads a pipe (or a block device) through in order: the same tree as from a file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'verity-fifo-'));
+    try {
+      const data = randomBytes(BLOCK * 300);
+      const params = randomVerityParams();
+      const fifo = join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      const [fromPipe] = await Promise.all([verityOfFile(fifo, params), writeFile(fifo, data)]);
+      expect(fromPipe).toEqual(build(data, params));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
