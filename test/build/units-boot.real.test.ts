@@ -7,7 +7,8 @@
  * systemd-analyze security rates the unit before and after the hardening, on this systemd.
  */
 import { execa } from 'execa';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boot, bootstrapAgent, makeHost, type Boot } from '../helpers/boot.ts';
@@ -133,7 +134,12 @@ out before-offline "$(score --offline=yes /root/before/sysext-agent-update.servi
   it(
     'a newly published hello 2.0 is merged, and a 3.0 whose health check fails is rolled back (exit 3) under the hardening',
     async () => {
-      await publish(...(await buildImages(sb.images, ['2.0'])));
+      // Padded past 8 MiB, so the hardened service hashes it on a worker thread (src/hash/):
+      // the unit's SystemCallFilter and RestrictNamespaces must allow the thread's clone and
+      // futex calls. squashfs ignores bytes past its own size.
+      const [hello2] = (await buildImages(sb.images, ['2.0'])) as [string];
+      await appendFile(hello2, randomBytes(12 * 1024 * 1024));
+      await publish(hello2);
       const good = await stage(`
 systemctl start sysext-agent-update.service; out service $?
 out result "$(unit sysext-agent-update.service Result)"
