@@ -81,26 +81,11 @@ export function runShare(job: KernelJob, m: KernelModules, scratch: Buffer): Sha
     }
   };
 
-  if (job.sha && Atomics.compareExchange(flags, 2, 0, 1) === 0) {
-    const sha = m.createHash('sha256');
-    const room = CHUNK * BLOCK;
-    for (let pos = 0; pos < job.size;) {
-      if (!waitFor(pos + 1)) return { ...result, aborted: true };
-      const length = Math.min(room, Number(Atomics.load(onDisk, 0)) - pos, job.size - pos);
-      readFully(scratch, 0, length, pos);
-      sha.update(scratch.subarray(0, length));
-      pos += length;
-    }
-    result.sha256 = sha.digest('hex');
-  }
-
   const dataBlocks = Math.floor(job.size / BLOCK);
-  for (;;) {
-    const first = Atomics.add(flags, 0, 1) * CHUNK;
-    if (first >= dataBlocks) return result;
+  // The leaves of chunk `c`, whose bytes are in `scratch` after the salt-sized gap.
+  const hashLeaves = (c: number): void => {
+    const first = c * CHUNK;
     const count = Math.min(CHUNK, dataBlocks - first);
-    if (!waitFor((first + count) * BLOCK)) return { ...result, aborted: true };
-    readFully(scratch, saltLength, count * BLOCK, first * BLOCK);
     for (let b = 0; b < count; b++) {
       const at = b * BLOCK;
       if (saltLength > 0) scratch.set(job.salt, at);
@@ -108,5 +93,34 @@ export function runShare(job: KernelJob, m: KernelModules, scratch: Buffer): Sha
       out.write(digest, (first + b) * DIGEST, DIGEST, 'binary');
     }
     result.blocks += count;
+  };
+
+  // The SHA-256 thread reads the file in order, a chunk at a time, and hashes the leaves of
+  // each chunk from the same read unless another thread claimed that chunk first: with one
+  // worker, the tree keeps pace with the download instead of being left for after it.
+  if (job.sha && Atomics.compareExchange(flags, 2, 0, 1) === 0) {
+    const sha = m.createHash('sha256');
+    for (let c = 0; c * CHUNK * BLOCK < job.size; c++) {
+      const start = c * CHUNK * BLOCK;
+      const length = Math.min(CHUNK * BLOCK, job.size - start);
+      if (!waitFor(start + length)) return { ...result, aborted: true };
+      readFully(scratch, saltLength, length, start);
+      sha.update(scratch.subarray(saltLength, saltLength + length));
+      // Chunks are claimed in order, and this thread tried each one before: the counter is at
+      // `c` unless another thread took `c` (or later ones) already.
+      if (c * CHUNK < dataBlocks && Atomics.compareExchange(flags, 0, c, c + 1) === c) {
+        hashLeaves(c);
+      }
+    }
+    result.sha256 = sha.digest('hex');
+  }
+
+  for (;;) {
+    const c = Atomics.add(flags, 0, 1);
+    if (c * CHUNK >= dataBlocks) return result;
+    const count = Math.min(CHUNK, dataBlocks - c * CHUNK);
+    if (!waitFor((c * CHUNK + count) * BLOCK)) return { ...result, aborted: true };
+    readFully(scratch, saltLength, count * BLOCK, c * CHUNK * BLOCK);
+    hashLeaves(c);
   }
 }

@@ -11,7 +11,7 @@
  * hash level at all: its own salted hash is the root. On disk the superblock block comes first,
  * then the levels from the top (one block) down to level 0.
  */
-import { hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { encodeSuperblock } from './superblock.ts';
 
 export const BLOCK_SIZE = 4096;
@@ -31,11 +31,13 @@ export function level0Size(dataBlocks: number): number {
   return Math.ceil(dataBlocks / HASHES_PER_BLOCK) * BLOCK_SIZE;
 }
 
-/** Format 1 hashes salt || block (verity_hash.c verify_hash_block: salt first when version 1). */
+/**
+ * Format 1 hashes salt || block (verity_hash.c verify_hash_block: salt first when version 1).
+ * One streaming hash, not a concatenated copy: a level of a 1 GiB image is 2048 blocks, and a
+ * fresh 4 KiB buffer each was 8 MiB of garbage at the peak of an update.
+ */
 export function saltedHash(salt: Buffer, block: Uint8Array): Buffer {
-  return salt.length === 0
-    ? hash('sha256', block, 'buffer')
-    : hash('sha256', Buffer.concat([salt, block]), 'buffer');
+  return createHash('sha256').update(salt).update(block).digest();
 }
 
 /** Where each level sits in the hash file: the superblock block, then the top level down to 0. */
