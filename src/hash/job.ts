@@ -73,19 +73,18 @@ export class FileHashJob {
       salt: new Uint8Array(opts.salt),
       sha: opts.sha,
       control,
-      level0: new SharedArrayBuffer(layout.bufferSize),
+      tree: new SharedArrayBuffer(layout.bufferSize),
       level0Offset: layout.level0Offset,
     };
     this.#what = what;
     this.#flags = new Int32Array(control, 0, 4);
     this.#onDisk = new BigInt64Array(control, 16, 1);
     const threads = opts.threads ?? (size < PARALLEL_MIN_BYTES ? 0 : hashThreads());
-    this.#mainShare = threads === 0 || opts.mainShare === true;
     // One thread is the caller's: it hashes a share (mainShare) or receives the download.
     const workers = threads - 1;
     this.#threads = workers > 0 ? this.#start(workers) : [];
     // Without a worker the calling thread hashes everything in finish().
-    if (this.#threads.length === 0) this.#mainShare = true;
+    this.#mainShare = opts.mainShare === true || this.#threads.length === 0;
   }
 
   /** `bytes` from the start of the file are written and may be read. */
@@ -109,7 +108,7 @@ export class FileHashJob {
     const dataBlocks = Math.floor(this.#job.size / 4096);
     const hashed = shares.reduce((n, s) => n + s.blocks, 0);
     if (hashed !== dataBlocks) throw new Error(`hashed ${hashed} of ${dataBlocks} blocks`);
-    const tree = Buffer.from(this.#job.level0);
+    const tree = Buffer.from(this.#job.tree);
     const at = this.#job.level0Offset;
     return {
       sha256: shares.find((s) => s.sha256 !== undefined)?.sha256 ?? null,
@@ -121,9 +120,14 @@ export class FileHashJob {
 
   /** Stops the threads and waits until none reads the file any more. Never throws. */
   async abort(): Promise<void> {
+    this.#stop();
+    await Promise.all(this.#threads);
+  }
+
+  /** Raises the abort flag and wakes every thread waiting for bytes. */
+  #stop(): void {
     Atomics.store(this.#flags, 1, 1);
     Atomics.notify(this.#onDisk, 0);
-    await Promise.all(this.#threads);
   }
 
   #start(workers: number): Promise<Settled>[] {
@@ -132,8 +136,7 @@ export class FileHashJob {
         (ok) => ({ ok }),
         (failed: Error) => {
           // A thread that failed cannot finish its chunks: stop the others too.
-          Atomics.store(this.#flags, 1, 1);
-          Atomics.notify(this.#onDisk, 0);
+          this.#stop();
           return { failed };
         },
       ),
@@ -145,8 +148,7 @@ export class FileHashJob {
     try {
       return { ok: runShare(this.#job, { readSync, hash, createHash }, scratch) };
     } catch (err) {
-      Atomics.store(this.#flags, 1, 1);
-      Atomics.notify(this.#onDisk, 0);
+      this.#stop();
       return { failed: err as Error };
     }
   }

@@ -23,8 +23,9 @@ export interface KernelJob {
   sha: boolean;
   /** CONTROL_BYTES: Int32 [next chunk, abort, SHA claimed], then BigInt64 [bytes on disk]. */
   control: SharedArrayBuffer;
-  /** Holds level 0 (32-byte digests of the data blocks, in order) at `level0Offset`. */
-  level0: SharedArrayBuffer;
+  /** The hash file in the making; level 0 (the data blocks' 32-byte digests, in order) is at
+   * `level0Offset`. */
+  tree: SharedArrayBuffer;
   level0Offset: number;
 }
 
@@ -59,7 +60,7 @@ export function runShare(job: KernelJob, m: KernelModules, scratch: Buffer): Sha
   const CHUNK = 256;
   const flags = new Int32Array(job.control, 0, 4);
   const onDisk = new BigInt64Array(job.control, 16, 1);
-  const out = Buffer.from(job.level0, job.level0Offset);
+  const out = Buffer.from(job.tree, job.level0Offset);
   const saltLength = job.salt.length;
   const result: ShareResult = { blocks: 0 };
 
