@@ -24,7 +24,7 @@ import { isBuiltin } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import type { BuildOptions, Plugin } from 'esbuild';
+import type { BuildOptions, Metafile, Plugin } from 'esbuild';
 import { bootFileTexts } from '../src/self/boot-hooks.ts';
 
 const PROJECT = fileURLToPath(new URL('..', import.meta.url));
@@ -209,18 +209,10 @@ async function build(outfile: string, version: string): Promise<void> {
   // Once more from the result itself: esbuild parses the written file (code, not comments) and
   // would have to resolve every import and require of a literal module; nothing but a builtin
   // may be left, and nothing else may be pulled in.
-  const again = await esbuild.build({
-    entryPoints: [outfile],
-    bundle: true,
-    write: false,
-    platform: 'node',
-    format: 'esm',
-    metafile: true,
-    logLevel: 'silent',
-  });
-  const reread = Object.values(again.metafile.outputs)[0];
+  const again = await rereadBundle(outfile);
+  const reread = Object.values(again.outputs)[0];
   const outside = (reread?.imports ?? []).filter((i) => !isBuiltin(i.path)).map((i) => i.path);
-  const inputs = Object.keys(again.metafile.inputs);
+  const inputs = Object.keys(again.inputs);
   if (outside.length > 0 || inputs.length !== 1) {
     throw new Error(
       `the bundle loads more than Node builtins: ${[...outside, ...inputs].join(', ')}`,
@@ -230,6 +222,21 @@ async function build(outfile: string, version: string): Promise<void> {
   if (smoke.stdout !== `sysext-agent ${version}`) {
     throw new Error(`the bundle's --version printed ${JSON.stringify(smoke.stdout)}`);
   }
+}
+
+/** esbuild's reading of a written bundle: what it imports and requires, as a metafile. */
+export async function rereadBundle(file: string): Promise<Metafile> {
+  const esbuild = await import('esbuild');
+  const { metafile } = await esbuild.build({
+    entryPoints: [file],
+    bundle: true,
+    write: false,
+    platform: 'node',
+    format: 'esm',
+    metafile: true,
+    logLevel: 'silent',
+  });
+  return metafile;
 }
 
 async function main(): Promise<void> {

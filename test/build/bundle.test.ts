@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleAgent } from '../../scripts/bundle.ts';
+import { bundleAgent, rereadBundle } from '../../scripts/bundle.ts';
 import { startServer, type RunningServer } from '../../src/serve/server.ts';
 import { VerityTreeBuilder } from '../../src/verity/tree.ts';
 import { PROJECT } from '../helpers/cli.ts';
@@ -40,17 +40,8 @@ describe('the bundled agent', () => {
   });
 
   it('is ASCII with no import statement: builtins come from process.getBuiltinModule', async () => {
-    const esbuild = await import('esbuild');
-    const reread = await esbuild.build({
-      entryPoints: [bundle],
-      bundle: true,
-      write: false,
-      platform: 'node',
-      format: 'esm',
-      metafile: true,
-      logLevel: 'silent',
-    });
-    const imports = Object.values(reread.metafile.outputs).flatMap((o) => o.imports);
+    const reread = await rereadBundle(bundle);
+    const imports = Object.values(reread.outputs).flatMap((o) => o.imports);
     expect(imports.filter((i) => i.kind === 'import-statement')).toEqual([]);
     const text = await readFile(bundle, 'utf8');
     expect(text).not.toMatch(/^import .* from ["']node:https?["']/m);
