@@ -104,3 +104,29 @@ export function mutate(doc: unknown, mutations: readonly Mutation[]): string {
   }
   return JSON.stringify(copy);
 }
+
+/** Text that is rarely JSON: strings, and bytes read as UTF-8 (a loader reads a file as that). */
+export const arbitraryText = fc.oneof(
+  fc.string(),
+  fc.uint8Array().map((b) => Buffer.from(b).toString('utf8')),
+);
+
+/**
+ * How many documents a loader accepted and refused, so that each property can assert it saw
+ * what it is about: the check function counts into `seen`, `counted` runs a property from zero.
+ */
+export function tally(): {
+  seen: { accepted: number; refused: number };
+  counted(run: () => void): { accepted: number; refused: number };
+} {
+  const seen = { accepted: 0, refused: 0 };
+  return {
+    seen,
+    counted(run) {
+      seen.accepted = 0;
+      seen.refused = 0;
+      run();
+      return { ...seen };
+    },
+  };
+}

@@ -20,7 +20,7 @@ import {
   type AgentState,
 } from '../../src/store/state.ts';
 import { isValidName, isValidVersion } from '../../src/version/syntax.ts';
-import { HOSTILE, OBJECT_MEMBERS, mutate, mutationArb } from './mutate.ts';
+import { arbitraryText, HOSTILE, OBJECT_MEMBERS, mutate, mutationArb, tally } from './mutate.ts';
 
 const RUNS = { numRuns: 10_000 };
 /** Valid documents are the control, not the fuzz: fewer of them keep the file fast. */
@@ -110,14 +110,7 @@ function flaws(state: AgentState): string[] {
   return out;
 }
 
-/** How many documents were accepted and refused: each property must see what it is about. */
-const seen = { accepted: 0, refused: 0 };
-function counted(run: () => void): typeof seen {
-  seen.accepted = 0;
-  seen.refused = 0;
-  run();
-  return { ...seen };
-}
+const { seen, counted } = tally();
 
 /** parseState never throws; a problem is STATE_CORRUPT; a state is safe to use. */
 function check(text: string): AgentState | null {
@@ -156,15 +149,9 @@ describe('state loader (fast-check, 10,000 cases per fuzz property)', () => {
   it('arbitrary text and bytes: STATE_CORRUPT, never a crash', () => {
     const n = counted(() =>
       fc.assert(
-        fc.property(
-          fc.oneof(
-            fc.string(),
-            fc.uint8Array().map((b) => Buffer.from(b).toString('utf8')),
-          ),
-          (text) => {
-            check(text);
-          },
-        ),
+        fc.property(arbitraryText, (text) => {
+          check(text);
+        }),
         RUNS,
       ),
     );
