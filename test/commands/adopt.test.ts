@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PROJECT, runCli } from '../helpers/cli.ts';
 import { repoImage } from '../helpers/repo-manifest.ts';
 import { missing } from '../helpers/requirements.ts';
-import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
+import { makeSandbox, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
 
 const skip = missing('unsquashfs');
 
@@ -23,12 +23,7 @@ describe.skipIf(skip)('adopting hand-placed images', () => {
   const store = () => join(root, 'var/lib/sysext-agent/images/hello');
   const agent = (...args: string[]) =>
     runCli(['--root', root, '--json', '--log-level', 'silent', ...args]);
-  const publish = async (version: string) => {
-    const image = join(sb.images, `hello_${version}.raw`);
-    await copyFile(join(PROJECT, `fixtures/images/hello_${version}.raw`), image);
-    const r = await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image]);
-    expect(r.exitCode, r.stderr).toBe(0);
-  };
+  const publish = (version: string) => publishFixture(sb, version);
 
   beforeAll(async () => {
     sb = await makeSandbox();

@@ -11,8 +11,8 @@ import { copyFile, cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/serve/server.ts';
-import { PROJECT, runCli, type CliResult } from '../helpers/cli.ts';
-import { makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
+import { runCli, type CliResult } from '../helpers/cli.ts';
+import { makeSandbox, snapshot, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
 
 /** From images/NAME up to the sandbox: images, sysext-agent, lib, var, the root. */
 const OUT = '../../../../../victim';
@@ -24,12 +24,6 @@ describe('hostile names and versions from the journal, the state and the command
   const stateDir = (root: string) => join(root, 'var/lib/sysext-agent');
   const agent = (root: string, ...args: string[]) =>
     runCli(['--root', root, '--json', '--log-level', 'silent', ...args]);
-
-  async function publish(version: string): Promise<void> {
-    const image = join(sb.images, `hello_${version}.raw`);
-    await copyFile(join(PROJECT, `fixtures/images/hello_${version}.raw`), image);
-    expect((await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image])).exitCode).toBe(0);
-  }
 
   /** A copy of the template: hello 2.0 current, 1.0 previous, both stored. */
   async function fresh(): Promise<string> {
@@ -86,7 +80,7 @@ describe('hostile names and versions from the journal, the state and the command
       JSON.stringify({ repositories: [server.url], extensions: { hello: {} } }),
     );
     for (const v of ['1.0', '2.0']) {
-      await publish(v);
+      await publishFixture(sb, v);
       const r = await agent(join(sb.dir, 'template'), 'update');
       expect(r.exitCode, r.stderr).toBe(0);
     }

@@ -19,9 +19,9 @@ import { copyFile, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/serve/server.ts';
-import { PROJECT, runCli, type CliResult } from '../helpers/cli.ts';
+import { runCli, type CliResult } from '../helpers/cli.ts';
 import { repoImage } from '../helpers/repo-manifest.ts';
-import { makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
+import { makeSandbox, snapshot, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
 
 const NO_PROXY_ENV = { http_proxy: '', HTTP_PROXY: '', https_proxy: '', HTTPS_PROXY: '' };
 
@@ -84,12 +84,7 @@ describe('hostile paths: planted symlinks, what already sits at a path, coded er
 
   beforeAll(async () => {
     sb = await makeSandbox();
-    for (const v of ['1.0', '2.0']) {
-      const image = join(sb.images, `hello_${v}.raw`);
-      await copyFile(join(PROJECT, `fixtures/images/hello_${v}.raw`), image);
-      const r = await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image]);
-      expect(r.exitCode, r.stderr).toBe(0);
-    }
+    for (const v of ['1.0', '2.0']) await publishFixture(sb, v);
     await mkdir(victimDir(), { recursive: true });
     await writeFile(join(sb.dir, 'victim/file'), 'precious\n');
     await writeFile(join(victimDir(), 'kept'), 'precious too\n');

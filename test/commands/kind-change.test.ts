@@ -6,14 +6,14 @@
  * naming the extension, both kinds and the fix, and leaves the host (and a victim next to it)
  * byte for byte as it was. The fix it names, `remove hello` then `update`, moves it.
  */
-import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/serve/server.ts';
-import { PROJECT, runCli } from '../helpers/cli.ts';
-import { FAKE_LOSETUP, FAKE_SYSEXT } from '../helpers/fake-systemd.ts';
-import { makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
+import { runCli } from '../helpers/cli.ts';
+import { installFakes } from '../helpers/fake-systemd.ts';
+import { makeSandbox, snapshot, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
 
 interface Payload {
   serial: number;
@@ -39,13 +39,6 @@ describe('kind change: an installed sysext the manifest now calls a confext', ()
   const sysextLink = () => join(root(), 'var/lib/extensions/hello.raw');
   const confextLink = () => join(root(), 'var/lib/confexts/hello.raw');
 
-  async function publish(version: string): Promise<void> {
-    const image = join(sb.images, `hello_${version}.raw`);
-    await copyFile(join(PROJECT, `fixtures/images/hello_${version}.raw`), image);
-    const r = await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image]);
-    expect(r.exitCode, r.stderr).toBe(0);
-  }
-
   /** Re-signs the repository's manifest with hello as a confext, at the next serial. */
   async function publishAsConfext(): Promise<void> {
     const envelope = JSON.parse(await readFile(manifest(), 'utf8')) as { payload: string };
@@ -61,14 +54,7 @@ describe('kind change: an installed sysext the manifest now calls a confext', ()
   beforeAll(async () => {
     sb = await makeSandbox();
     server = await startServer({ root: sb.repo, host: '127.0.0.1', port: 0 });
-    await mkdir(fakeDir());
-    for (const [name, text] of [
-      ['systemd-sysext', FAKE_SYSEXT],
-      ['losetup', FAKE_LOSETUP],
-    ] as const) {
-      await writeFile(join(fakeDir(), name), text);
-      await chmod(join(fakeDir(), name), 0o755);
-    }
+    await installFakes(fakeDir());
     const etc = join(root(), 'etc/sysext-agent');
     await mkdir(etc, { recursive: true });
     await writeFile(
@@ -87,11 +73,11 @@ describe('kind change: an installed sysext the manifest now calls a confext', ()
     );
     await mkdir(victim());
     await writeFile(join(victim(), 'precious'), 'an admin file next to the agent tree\n');
-    await publish('1.0');
+    await publishFixture(sb, '1.0');
     const first = await agent('--refresh', 'update');
     expect(first.exitCode, first.stderr).toBe(0);
     expect(existsSync(sysextLink())).toBe(true);
-    await publish('2.0');
+    await publishFixture(sb, '2.0');
     await publishAsConfext();
   });
   afterAll(async () => {

@@ -6,12 +6,12 @@
  * nothing; a tampered image is refused (HASH_MISMATCH, exit 1) with the host byte-for-byte
  * unchanged. `--root` without refresh: no root, no tools.
  */
-import { copyFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT, runCli, type CliResult } from '../helpers/cli.ts';
-import { makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
+import { runCli, type CliResult } from '../helpers/cli.ts';
+import { makeSandbox, snapshot, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
 
 /** Makes any import of undici fail in the CLI process. */
 const NO_UNDICI = `import { registerHooks } from 'node:module';
@@ -31,13 +31,6 @@ describe('offline repositories: update from a local directory', () => {
   let sb: Sandbox;
   let hook: string;
   let hosts = 0;
-
-  async function publishFixture(repo: string, version: string): Promise<void> {
-    const image = join(sb.images, `hello_${version}.raw`);
-    await copyFile(join(PROJECT, `fixtures/images/hello_${version}.raw`), image);
-    const r = await runCli(['publish', '--repo', repo, '--key', sb.key, image]);
-    expect(r.exitCode, r.stderr).toBe(0);
-  }
 
   /** A fresh host root (with an os-release, as systemd needs) whose config names `repositories`. */
   async function makeHost(repositories: string[]): Promise<string> {
@@ -74,7 +67,7 @@ describe('offline repositories: update from a local directory', () => {
     sb = await makeSandbox();
     hook = join(sb.dir, 'no-undici.mjs');
     await writeFile(hook, NO_UNDICI);
-    await publishFixture(sb.repo, '1.0');
+    await publishFixture(sb, '1.0');
     root = await makeHost([sb.repo]);
   });
   afterAll(async () => {
@@ -103,7 +96,7 @@ describe('offline repositories: update from a local directory', () => {
   });
 
   it('a tampered image in the directory: HASH_MISMATCH, exit 1, host unchanged', async () => {
-    await publishFixture(sb.repo, '2.0');
+    await publishFixture(sb, '2.0');
     const image = join(sb.repo, 'hello/hello_2.0.raw');
     const good = await readFile(image);
     const bad = Buffer.from(good);

@@ -11,14 +11,14 @@
  *     that never worked.
  */
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/serve/server.ts';
-import { PROJECT, runCli } from '../helpers/cli.ts';
+import { runCli } from '../helpers/cli.ts';
 import { missing } from '../helpers/requirements.ts';
-import { FAKE_LOSETUP, FAKE_SYSEXT } from '../helpers/fake-systemd.ts';
-import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
+import { installFakes } from '../helpers/fake-systemd.ts';
+import { makeSandbox, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
 
 interface QuarantineEntry {
   version: string;
@@ -68,20 +68,8 @@ describe.skipIf(missing('unsquashfs'))(
     beforeAll(async () => {
       sb = await makeSandbox();
       server = await startServer({ root: sb.repo, host: '127.0.0.1', port: 0 });
-      await mkdir(fakeDir());
-      for (const [name, text] of [
-        ['systemd-sysext', FAKE_SYSEXT],
-        ['losetup', FAKE_LOSETUP],
-      ] as const) {
-        await writeFile(join(fakeDir(), name), text);
-        await chmod(join(fakeDir(), name), 0o755);
-      }
-      for (const v of ['1.0', '2.0']) {
-        const image = join(sb.images, `hello_${v}.raw`);
-        await copyFile(join(PROJECT, `fixtures/images/hello_${v}.raw`), image);
-        const p = await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image]);
-        expect(p.exitCode, p.stderr).toBe(0);
-      }
+      await installFakes(fakeDir());
+      for (const v of ['1.0', '2.0']) await publishFixture(sb, v);
     });
     afterAll(async () => {
       await server?.close();

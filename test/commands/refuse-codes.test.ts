@@ -6,12 +6,12 @@
  * configured but not installed (NOT_INSTALLED), a journal the agent did not write (STATE_CORRUPT).
  * `--root` without refresh, committed fixture images: no root, no tools.
  */
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/serve/server.ts';
-import { PROJECT, runCli } from '../helpers/cli.ts';
-import { makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
+import { runCli } from '../helpers/cli.ts';
+import { makeSandbox, snapshot, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
 
 interface Payload {
   serial: number;
@@ -24,13 +24,6 @@ interface Payload {
       >;
     }
   >;
-}
-
-async function publishFixture(sb: Sandbox, version: string): Promise<void> {
-  const image = join(sb.images, `hello_${version}.raw`);
-  await copyFile(join(PROJECT, `fixtures/images/hello_${version}.raw`), image);
-  const pub = await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image]);
-  expect(pub.exitCode, pub.stderr).toBe(0);
 }
 
 describe('error codes through the CLI', () => {

@@ -5,14 +5,14 @@
  *   status fails once right after the switch  -> exit 3, back on 1.0, no journal, 2.0 quarantined
  *   status always fails                       -> exit 4, journal kept; recover completes it later
  */
-import { copyFile, chmod, mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/serve/server.ts';
-import { PROJECT, runCli } from '../helpers/cli.ts';
-import { FAKE_LOSETUP, FAKE_SYSEXT } from '../helpers/fake-systemd.ts';
-import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
+import { runCli } from '../helpers/cli.ts';
+import { installFakes } from '../helpers/fake-systemd.ts';
+import { makeSandbox, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
 
 describe('update with a systemd that fails after the switch (CLI, fake tools)', () => {
   let sb: Sandbox;
@@ -36,12 +36,6 @@ describe('update with a systemd that fails after the switch (CLI, fake tools)', 
       >;
     };
 
-  async function publish(version: string): Promise<void> {
-    const image = join(sb.images, `hello_${version}.raw`);
-    await copyFile(join(PROJECT, `fixtures/images/hello_${version}.raw`), image);
-    expect((await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image])).exitCode).toBe(0);
-  }
-
   /** A fresh root with 1.0 installed (and proven through the fakes); 2.0 then published. */
   async function installed(): Promise<void> {
     await rm(root(), { recursive: true, force: true });
@@ -63,24 +57,17 @@ describe('update with a systemd that fails after the switch (CLI, fake tools)', 
       join(root(), 'usr/lib/extension-release.d/extension-release.hello'),
       'ID=_any\n',
     );
-    await publish('1.0');
+    await publishFixture(sb, '1.0');
     const first = await agent('update');
     expect(first.exitCode, first.stderr).toBe(0);
     expect(await link()).toContain('hello_1.0.raw');
-    await publish('2.0');
+    await publishFixture(sb, '2.0');
   }
 
   beforeAll(async () => {
     sb = await makeSandbox();
     server = await startServer({ root: sb.repo, host: '127.0.0.1', port: 0 });
-    await mkdir(fakeDir());
-    for (const [name, text] of [
-      ['systemd-sysext', FAKE_SYSEXT],
-      ['losetup', FAKE_LOSETUP],
-    ] as const) {
-      await writeFile(join(fakeDir(), name), text);
-      await chmod(join(fakeDir(), name), 0o755);
-    }
+    await installFakes(fakeDir());
   });
   afterAll(async () => {
     await server?.close();

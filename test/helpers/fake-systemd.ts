@@ -4,6 +4,9 @@
  * $FAKE_DIR make `status` fail (status-fail-once, status-fail-always); $FAKE_ROOT is the root
  * whose hello link backs the one fake loop device.
  */
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
 export const FAKE_SYSEXT = `#!/bin/sh
 # A systemd-sysext that "merges" whatever the activation links point at. Faults by flag files.
 root=/
@@ -33,3 +36,15 @@ ino=$(stat -L -c %i "$f"); dev=$(stat -L -c %d "$f")
 maj=$(( (dev >> 8) & 0xfff )); min=$(( (dev & 0xff) | ((dev >> 12) & 0xfff00) ))
 printf '{"loopdevices":[{"name":"/dev/loop9","back-ino":%s,"back-maj:min":"%s:%s"}]}\\n' "$ino" "$maj" "$min"
 `;
+
+/** Writes the fake `systemd-sysext` and `losetup` into `dir` (made here), executable. */
+export async function installFakes(dir: string): Promise<void> {
+  await mkdir(dir);
+  for (const [name, text] of [
+    ['systemd-sysext', FAKE_SYSEXT],
+    ['losetup', FAKE_LOSETUP],
+  ] as const) {
+    await writeFile(join(dir, name), text);
+    await chmod(join(dir, name), 0o755);
+  }
+}

@@ -6,6 +6,7 @@
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import {
+  copyFile,
   lstat,
   mkdir,
   mkdtemp,
@@ -18,7 +19,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatPublicKey, formatSecretKey, generateKeyPair } from '../../src/manifest/keys.ts';
-import { PROJECT } from './cli.ts';
+import { expect } from 'vitest';
+import { PROJECT, runCli } from './cli.ts';
 
 export interface Sandbox {
   dir: string;
@@ -114,4 +116,27 @@ export async function snapshot(dir: string): Promise<Record<string, string>> {
   }
   await walk(dir, '.');
   return out;
+}
+
+/**
+ * Publishes the prebuilt fixture image hello_VERSION.raw (fixtures/images) with the sandbox's
+ * key, into `repo` (default: the sandbox's repository); `extra` goes before the image.
+ */
+export async function publishFixture(
+  sb: Sandbox,
+  version: string,
+  opts: { repo?: string; extra?: readonly string[] } = {},
+): Promise<void> {
+  const image = join(sb.images, `hello_${version}.raw`);
+  await copyFile(join(PROJECT, `fixtures/images/hello_${version}.raw`), image);
+  const r = await runCli([
+    'publish',
+    '--repo',
+    opts.repo ?? sb.repo,
+    '--key',
+    sb.key,
+    ...(opts.extra ?? []),
+    image,
+  ]);
+  expect(r.exitCode, r.stderr).toBe(0);
 }
