@@ -6,14 +6,14 @@
  * manifest cache is deleted (the digest is kept in state.json) and for a state written before
  * the digest (the cached copy stands in); the publisher's fix, a new serial, is accepted.
  */
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signEnvelope, type SigningKey } from '../../src/manifest/dsse.ts';
 import { formatPublicKey, generateKeyPair, parseSecretKey } from '../../src/manifest/keys.ts';
 import { startServer } from '../../src/serve/server.ts';
-import { PROJECT, runCli } from '../helpers/cli.ts';
-import { makeSandbox, snapshot, type Sandbox } from '../helpers/sandbox.ts';
+import { runCli } from '../helpers/cli.ts';
+import { makeSandbox, snapshot, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
 
 interface StateDoc {
   manifest: { serial: number; payloadSha256?: string };
@@ -83,10 +83,7 @@ describe('fork: the accepted serial with other content', () => {
         extensions: { hello: {} },
       }),
     );
-    const image = join(sb.images, 'hello_1.0.raw');
-    await copyFile(join(PROJECT, 'fixtures/images/hello_1.0.raw'), image);
-    const pub = await runCli(['publish', '--repo', sb.repo, '--key', sb.key, image]);
-    expect(pub.exitCode, pub.stderr).toBe(0);
+    await publishFixture(sb, '1.0');
     good = await readFile(manifest());
     payload = Buffer.from((JSON.parse(good.toString()) as { payload: string }).payload, 'base64');
     const r = await agent('update');

@@ -14,6 +14,7 @@ import { startServer } from '../../src/serve/server.ts';
 import { runCli } from '../helpers/cli.ts';
 import { installFakes } from '../helpers/fake-systemd.ts';
 import { makeSandbox, snapshot, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
+import { resignManifest } from '../helpers/repo-manifest.ts';
 
 interface Payload {
   serial: number;
@@ -40,16 +41,10 @@ describe('kind change: an installed sysext the manifest now calls a confext', ()
   const confextLink = () => join(root(), 'var/lib/confexts/hello.raw');
 
   /** Re-signs the repository's manifest with hello as a confext, at the next serial. */
-  async function publishAsConfext(): Promise<void> {
-    const envelope = JSON.parse(await readFile(manifest(), 'utf8')) as { payload: string };
-    const payload = JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as Payload;
-    for (const ext of Object.values(payload.extensions)) ext.kind = 'confext';
-    payload.serial += 1;
-    const file = join(sb.dir, 'payload.json');
-    await writeFile(file, JSON.stringify(payload));
-    const r = await runCli(['sign', '--key', sb.key, '--output', manifest(), file]);
-    expect(r.exitCode, r.stderr).toBe(0);
-  }
+  const publishAsConfext = async (): Promise<void> =>
+    resignManifest<Payload>(sb, await readFile(manifest(), 'utf8'), manifest(), (payload) => {
+      for (const ext of Object.values(payload.extensions)) ext.kind = 'confext';
+    });
 
   beforeAll(async () => {
     sb = await makeSandbox();

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/serve/server.ts';
 import { runCli } from '../helpers/cli.ts';
 import { makeSandbox, snapshot, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
+import { resignManifest } from '../helpers/repo-manifest.ts';
 
 interface Payload {
   serial: number;
@@ -44,16 +45,8 @@ describe('error codes through the CLI', () => {
   }
 
   /** Re-signs the manifest with `edit` applied to its payload and the next serial. */
-  async function resign(edit: (payload: Payload) => void): Promise<void> {
-    const envelope = JSON.parse(good.toString()) as { payload: string };
-    const payload = JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as Payload;
-    edit(payload);
-    payload.serial += 1;
-    const file = join(sb.dir, 'payload.json');
-    await writeFile(file, JSON.stringify(payload));
-    const r = await runCli(['sign', '--key', sb.key, '--output', manifest(), file]);
-    expect(r.exitCode, r.stderr).toBe(0);
-  }
+  const resign = (edit: (payload: Payload) => void): Promise<void> =>
+    resignManifest(sb, good.toString(), manifest(), edit);
 
   beforeAll(async () => {
     sb = await makeSandbox();

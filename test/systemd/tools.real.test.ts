@@ -11,6 +11,7 @@ import { systemdTools } from '../../src/systemd/tools.ts';
 import { startServer } from '../../src/serve/server.ts';
 import { cliCommand, runCli } from '../helpers/cli.ts';
 import { missing, which } from '../helpers/requirements.ts';
+import { resignManifest } from '../helpers/repo-manifest.ts';
 import {
   buildImages,
   inNamespace,
@@ -109,24 +110,14 @@ describe.skipIf(skipConfext)('a confext on a host without systemd-confext', () =
 
   it('a schema 1 manifest (no release fields): UNSUPPORTED, exit 1, before downloading', async () => {
     // Without release fields nothing can be judged in advance; the missing tool still is.
-    const manifest = JSON.parse(await readFile(join(sb.repo, 'manifest.json'), 'utf8'));
-    const payload = JSON.parse(Buffer.from(manifest.payload, 'base64').toString());
-    const v1 = payload.extensions.hello.versions['1.0'].images[0];
-    delete v1.release;
-    payload.schema = 1;
-    payload.serial += 1;
-    payload.extensions.hello.versions['1.0'] = v1;
-    const file = join(sb.dir, 'payload.json');
-    await writeFile(file, JSON.stringify(payload));
-    const sign = await runCli([
-      'sign',
-      '--key',
-      sb.key,
-      '--output',
-      join(sb.repo, 'manifest.json'),
-      file,
-    ]);
-    expect(sign.exitCode, sign.stderr).toBe(0);
+    const manifest = join(sb.repo, 'manifest.json');
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- reshaped to schema 1 on purpose
+    await resignManifest<any>(sb, await readFile(manifest, 'utf8'), manifest, (payload) => {
+      const v1 = payload.extensions.hello.versions['1.0'].images[0];
+      delete v1.release;
+      payload.schema = 1;
+      payload.extensions.hello.versions['1.0'] = v1;
+    });
     const before = await snapshot(sb.varLib);
     const r = await inNamespace(
       sb,
