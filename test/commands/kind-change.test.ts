@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/serve/server.ts';
 import { runCli } from '../helpers/cli.ts';
-import { installFakes } from '../helpers/fake-systemd.ts';
+import { installFakes, fakeHelloRoot } from '../helpers/fake-systemd.ts';
 import { makeSandbox, snapshot, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
 import { resignManifest } from '../helpers/repo-manifest.ts';
 
@@ -50,22 +50,7 @@ describe('kind change: an installed sysext the manifest now calls a confext', ()
     sb = await makeSandbox();
     server = await startServer({ root: sb.repo, host: '127.0.0.1', port: 0 });
     await installFakes(fakeDir());
-    const etc = join(root(), 'etc/sysext-agent');
-    await mkdir(etc, { recursive: true });
-    await writeFile(
-      join(etc, 'config.json'),
-      JSON.stringify({
-        repositories: [server.url],
-        trustedKeys: sb.keysDir,
-        extensions: { hello: {} },
-      }),
-    );
-    // What the fake merge shows in the merged tree.
-    await mkdir(join(root(), 'usr/lib/extension-release.d'), { recursive: true });
-    await writeFile(
-      join(root(), 'usr/lib/extension-release.d/extension-release.hello'),
-      'ID=_any\n',
-    );
+    await fakeHelloRoot(root(), server.url, sb.keysDir);
     await mkdir(victim());
     await writeFile(join(victim(), 'precious'), 'an admin file next to the agent tree\n');
     await publishFixture(sb, '1.0');

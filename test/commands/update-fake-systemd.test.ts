@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/serve/server.ts';
 import { runCli } from '../helpers/cli.ts';
-import { installFakes } from '../helpers/fake-systemd.ts';
+import { installFakes, fakeHelloRoot } from '../helpers/fake-systemd.ts';
 import { makeSandbox, type Sandbox, publishFixture } from '../helpers/sandbox.ts';
 
 describe('update with a systemd that fails after the switch (CLI, fake tools)', () => {
@@ -41,22 +41,7 @@ describe('update with a systemd that fails after the switch (CLI, fake tools)', 
     await rm(root(), { recursive: true, force: true });
     await rm(sb.repo, { recursive: true, force: true });
     await mkdir(sb.repo);
-    const etc = join(root(), 'etc/sysext-agent');
-    await mkdir(etc, { recursive: true });
-    await writeFile(
-      join(etc, 'config.json'),
-      JSON.stringify({
-        repositories: [server.url],
-        trustedKeys: sb.keysDir,
-        extensions: { hello: {} },
-      }),
-    );
-    // What the fake merge shows in the merged tree.
-    await mkdir(join(root(), 'usr/lib/extension-release.d'), { recursive: true });
-    await writeFile(
-      join(root(), 'usr/lib/extension-release.d/extension-release.hello'),
-      'ID=_any\n',
-    );
+    await fakeHelloRoot(root(), server.url, sb.keysDir);
     await publishFixture(sb, '1.0');
     const first = await agent('update');
     expect(first.exitCode, first.stderr).toBe(0);

@@ -48,3 +48,22 @@ export async function installFakes(dir: string): Promise<void> {
     await chmod(join(dir, name), 0o755);
   }
 }
+
+/**
+ * A root for the fakes: ROOT/etc/sysext-agent/config.json updating hello from `repository`
+ * with the keys in `keysDir`, and the extension-release file the fake merge shows for hello.
+ */
+export async function fakeHelloRoot(
+  root: string,
+  repository: string,
+  keysDir: string,
+): Promise<void> {
+  const etc = join(root, 'etc/sysext-agent');
+  await mkdir(etc, { recursive: true });
+  await writeFile(
+    join(etc, 'config.json'),
+    JSON.stringify({ repositories: [repository], trustedKeys: keysDir, extensions: { hello: {} } }),
+  );
+  await mkdir(join(root, 'usr/lib/extension-release.d'), { recursive: true });
+  await writeFile(join(root, 'usr/lib/extension-release.d/extension-release.hello'), 'ID=_any\n');
+}
