@@ -7,7 +7,9 @@
  *    `veritysetup format` (root hashes and hash files must agree). scripts/bench/verity.ts
  * 2. `update` of a fresh --root from a real nginx vs a durable download of the same image,
  *    `curl -s -o FILE URL && sync FILE`; a poll that finds nothing new (the manifest answered
- *    304, state.json untouched) vs `node -e 0`. scripts/bench/update.ts
+ *    304, state.json untouched) vs `node -e 0`: a timer's poll after a quiet one, answered from
+ *    the record that run left (src/poll/), and beside it the whole-run poll
+ *    (SYSEXT_AGENT_FAST_POLL=0). scripts/bench/update.ts
  * 3. Peak RSS of `update` (GNU time %M) for a 256 MiB and a 1 GiB image. scripts/bench/memory.ts
  * 4. That slowest measurement once more under `node --cpu-prof`: sampled time per thread (main
  *    and workers) by category, top functions by self time. scripts/bench/profile.ts

@@ -153,19 +153,27 @@ export async function bundleAgent(outfile: string, version: string): Promise<voi
   }
 }
 
-/** esbuild's options for the agent's bundle (also for a profile of it, unminified). */
-export async function agentBuildOptions(outfile: string, version: string): Promise<BuildOptions> {
+function warn(warnings: readonly { text: string }[]): void {
+  for (const w of warnings) process.stderr.write(`esbuild: warning: ${w.text}\n`);
+}
+
+/** The function the entry calls to load the rest of the agent (see programPart). */
+const PROGRAM_LOADER = '__sysextAgentProgram';
+
+/**
+ * esbuild's options for a part of the bundle: minified as said above, no code splitting (every
+ * dynamic import() of a local module lands in this one file, so a refresh in the middle of a
+ * run can never mix modules of two agent versions), the boot-time hooks the agent places on a
+ * host (src/self/boot-hooks.ts) inside it.
+ */
+async function partOptions(version: string): Promise<BuildOptions> {
   return {
-    entryPoints: [join(PROJECT, 'src/cli/main.ts')],
-    outfile,
     bundle: true,
+    write: false,
     platform: 'node',
     format: 'esm',
     target: 'node22',
-    // No code splitting: every dynamic import() of a local module lands in this one file, so a
-    // refresh in the middle of a run can never mix modules of two agent versions.
     splitting: false,
-    // The boot-time hooks the agent places on a host (src/self/boot-hooks.ts) travel inside it.
     define: {
       SYSEXT_AGENT_VERSION: JSON.stringify(version),
       SYSEXT_AGENT_BOOT_FILES: JSON.stringify(await bootFileTexts()),
@@ -177,10 +185,7 @@ export async function agentBuildOptions(outfile: string, version: string): Promi
     // CommonJS dependencies may call require() with a name esbuild cannot see; an ES module has
     // no require, so give them one (taken without an import: see above).
     banner: {
-      js: [
-        `// sysext-agent ${version}: the agent and its dependencies in one file (scripts/bundle.ts).`,
-        "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);",
-      ].join('\n'),
+      js: "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);",
     },
     plugins: [absentOptional, builtinsWithoutFacade, zodEnglishOnly, undiciLean],
     metafile: true,
@@ -188,24 +193,79 @@ export async function agentBuildOptions(outfile: string, version: string): Promi
   };
 }
 
-async function build(outfile: string, version: string): Promise<void> {
+/**
+ * The rest of the agent (src/cli/program.ts and everything it imports) as the body of one
+ * function, which the entry calls only when a run needs it. V8 only pre-parses a function that
+ * is not called, and Node's compile cache keeps that: the poll answered from its record
+ * (src/poll/) pays about 4 ms for the 1.9 MB instead of evaluating every module's top level
+ * (docs/performance.md). The body is an ES module's code without import or export, so it means
+ * the same inside an async function: `import.meta` is the bundle's, `require` its own.
+ */
+async function programPart(version: string): Promise<string> {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
-    ...(await agentBuildOptions(outfile, version)),
-    metafile: true,
+    ...(await partOptions(version)),
+    stdin: {
+      contents: `import { main } from './program.ts';\n__programLoaded(main);\n`,
+      resolveDir: join(PROJECT, 'src/cli'),
+      sourcefile: 'program-part.ts',
+      loader: 'ts',
+    },
   });
+  warn(result.warnings);
+  const code = result.outputFiles?.[0]?.text ?? '';
+  return [
+    // var, not let: the entry runs (top-level await) before this line is reached.
+    `var ${PROGRAM_LOADER}Main;`,
+    `async function ${PROGRAM_LOADER}() {`,
+    `if (${PROGRAM_LOADER}Main) return ${PROGRAM_LOADER}Main;`,
+    `const __programLoaded = (main) => { ${PROGRAM_LOADER}Main = main; };`,
+    code,
+    `return ${PROGRAM_LOADER}Main;`,
+    '}',
+  ].join('\n');
+}
+
+/** src/cli/main.ts's `import('./program.ts')`: the function programPart wrote. */
+const programLoader: Plugin = {
+  name: 'program-loader',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/program\.ts$/ }, (a) => ({
+      path: a.path,
+      namespace: 'program-loader',
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'program-loader' }, () => ({
+      contents: `export async function main(argv) { return (await ${PROGRAM_LOADER}())(argv); }`,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * The bundle's text: the entry (src/cli/main.ts: the poll answered from its record, and what it
+ * imports) evaluated when the file loads, then the rest of the agent inside the function the
+ * entry calls when it needs it (programPart).
+ */
+export async function bundleText(version: string): Promise<string> {
+  const esbuild = await import('esbuild');
+  const options = await partOptions(version);
+  const entry = await esbuild.build({
+    ...options,
+    entryPoints: [join(PROJECT, 'src/cli/main.ts')],
+    outfile: 'sysext-agent.mjs',
+    plugins: [...(options.plugins ?? []), programLoader],
+  });
+  warn(entry.warnings);
+  return [
+    `// sysext-agent ${version}: the agent and its dependencies in one file (scripts/bundle.ts).`,
+    entry.outputFiles?.[0]?.text ?? '',
+    await programPart(version),
+  ].join('\n');
+}
+
+async function build(outfile: string, version: string): Promise<void> {
+  await writeFile(outfile, await bundleText(version));
   await asciiOnly(outfile);
-  for (const w of result.warnings) process.stderr.write(`esbuild: warning: ${w.text}\n`);
-  const outputs = Object.values(result.metafile.outputs);
-  if (outputs.length !== 1) throw new Error(`esbuild wrote ${outputs.length} files, not one`);
-  const imports = outputs[0]?.imports ?? [];
-  if (imports.length > 0) {
-    throw new Error(
-      `the bundle imports modules (only process.getBuiltinModule may load builtins): ${imports
-        .map((i) => `${i.path} (${i.kind})`)
-        .join(', ')}`,
-    );
-  }
   // Once more from the result itself: esbuild parses the written file (code, not comments) and
   // would have to resolve every import and require of a literal module; nothing but a builtin
   // may be left, and nothing else may be pulled in.

@@ -40,7 +40,12 @@ let running: ChildProcess | undefined;
  * on both sides of each ratio; its %M is the largest RSS of the command and the children it
  * waited for (curl under `sh -c`).
  */
-export async function timed(work: string, cmd: string, args: readonly string[]): Promise<Sample> {
+export async function timed(
+  work: string,
+  cmd: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<Sample> {
   const rssFile = join(work, `rss-${sampleNo++}.txt`);
   const [file, argv] = rssUnavailable
     ? [cmd, args]
@@ -49,7 +54,11 @@ export async function timed(work: string, cmd: string, args: readonly string[]):
   const err: Buffer[] = [];
   const started = performance.now();
   // Its own process group, so that an interrupted bench can stop GNU time and its child.
-  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(file, argv, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    env: { ...process.env, ...env },
+  });
   running = child;
   child.stdout.on('data', (c: Buffer) => out.push(c));
   child.stderr.on('data', (c: Buffer) => err.push(c));

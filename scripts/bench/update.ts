@@ -6,8 +6,13 @@
 import { copyFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { details, list, mib, msec, sec, timeRow } from './report.ts';
-import { pairs, timed } from './run.ts';
+import { median, pairs, timed } from './run.ts';
 import type { Bench, Sample } from './run.ts';
+
+/** At least this many polls are timed: each is about 0.1 s, and the machine's noise is not. */
+const POLL_RUNS = 21;
+/** The agent's switch for the poll answered from its record (src/poll/answer.ts). */
+const FAST_POLL_OFF = 'SYSEXT_AGENT_FAST_POLL=0';
 
 export interface Repo {
   /** The repository's URL, served by nginx. */
@@ -82,10 +87,14 @@ export async function benchUpdate(
     return keep(i, rss.curl, s);
   });
 
-  const poll = async (root: string, flags: readonly string[]): Promise<Sample> => {
+  const poll = async (
+    root: string,
+    flags: readonly string[],
+    env: Record<string, string> = {},
+  ): Promise<Sample> => {
     const stateFile = join(root, 'var/lib/sysext-agent/state.json');
     const before = (await stat(stateFile, { bigint: true })).mtimeNs;
-    const s = await timed(b.work, b.node, agent(b, root, config, flags));
+    const s = await timed(b.work, b.node, agent(b, root, config, flags), env);
     if (!new RegExp(`^${name}: up-to-date`, 'm').test(s.stdout)) {
       throw new Error(`the poll found something to do:\n${s.stdout}${s.stderr}`);
     }
@@ -95,13 +104,34 @@ export async function benchUpdate(
     }
     return s;
   };
+  /** The record the last quiet run left (src/poll/): a poll it answered leaves it as it was. */
+  const record = async (root: string): Promise<string> => {
+    const st = await stat(join(root, 'var/lib/sysext-agent/poll.json'), { bigint: true });
+    return `${st.ino}:${st.mtimeNs}`;
+  };
 
-  process.stderr.write('\npoll (304) vs node -e 0 (1 warm-up each)');
-  const polls = await pairs(b.runs, async (i, which) => {
+  // A timer's poll after a quiet one is answered from the record that run left; the first poll
+  // after an update (no record yet) is a whole run. Both are measured, on one installed root,
+  // with more runs than the others: a poll is short and its median moves with the machine.
+  const pollRuns = Math.max(b.runs, POLL_RUNS);
+  const pollRoot = roots.get(-1)!;
+  process.stderr.write(`\nwhole-run poll (${FAST_POLL_OFF}) vs node -e 0`);
+  const whole = await pairs(pollRuns, async (_, which) => {
+    process.stderr.write('.');
+    if (which === 'b') return (await timed(b.work, b.node, ['-e', '0'])).ms;
+    return (await poll(pollRoot, [], { SYSEXT_AGENT_FAST_POLL: '0' })).ms;
+  });
+  // A quiet whole run as a timer makes it, which leaves the record the next polls answer from.
+  await poll(pollRoot, []);
+  const stamp = await record(pollRoot);
+  process.stderr.write(`\npoll (304) vs node -e 0 (${pollRuns} runs, 1 warm-up each)`);
+  const polls = await pairs(pollRuns, async (i, which) => {
     process.stderr.write('.');
     if (which === 'b') return keep(i, rss.node, await timed(b.work, b.node, ['-e', '0']));
-    return keep(i, rss.poll, await poll(roots.get(i)!, []));
+    return keep(i, rss.poll, await poll(pollRoot, []));
   });
+  if ((await record(pollRoot)) !== stamp)
+    throw new Error('the polls were not answered from the record');
   process.stderr.write('\n');
   // The warm-up's root stays for a profile of the poll; the others go now, to free the disk.
   for (const [i, root] of roots) if (i >= 0) await rm(root, { recursive: true, force: true });
@@ -123,7 +153,12 @@ export async function benchUpdate(
     },
   );
   timeRow('poll, nothing new (304)', 'node -e 0', polls.a, polls.b, 2, 'ours/ref <= 2', msec, (f) =>
-    poll(roots.get(-1)!, f),
+    poll(pollRoot, f),
+  );
+  const ratio = median(whole.a) / median(whole.b);
+  details.push(
+    `whole-run poll (${FAST_POLL_OFF}, the first poll after an update): ` +
+      `${msec(median(whole.a))} vs node -e 0 ${msec(median(whole.b))}, ${ratio.toFixed(2)}x`,
   );
   if (rss.update.length > 0) {
     details.push(

@@ -12,6 +12,9 @@ export function collect(value: string, previous: string[]): string[] {
 /** The exit code the last action asked for; main.ts turns it into the process exit code. */
 export const outcome = { exitCode: 0 };
 
+/** The command line of this run, as main() got it (the poll record keeps it). */
+export const invocation: { argv: readonly string[] } = { argv: [] };
+
 export function runner(
   fn: (opts: CommandOptions, log: Logger, args: string[]) => Promise<number>,
 ): (...params: unknown[]) => Promise<void> {

@@ -47,11 +47,15 @@ export async function buildContext(opts: GlobalOptions, log: Logger): Promise<Ag
   });
 }
 
+/** What emit prints: exactly one JSON document with --json; human text otherwise. */
+export function render(opts: GlobalOptions, doc: unknown, human: () => string): string {
+  if (opts.json) return JSON.stringify(doc, null, 2) + '\n';
+  const text = human();
+  return text && !text.endsWith('\n') ? `${text}\n` : text;
+}
+
 /** Exactly one JSON document on stdout with --json; human text otherwise. */
 export function emit(opts: GlobalOptions, doc: unknown, human: () => string): void {
-  if (opts.json) process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
-  else {
-    const text = human();
-    if (text) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-  }
+  const text = render(opts, doc, human);
+  if (text) process.stdout.write(text);
 }

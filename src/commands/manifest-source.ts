@@ -6,7 +6,7 @@
 import { AgentError } from '../errors.ts';
 import { loadTrustStore } from '../config/truststore.ts';
 import { verifyManifest, type TrustedManifest } from '../manifest/trust.ts';
-import type { Validators } from '../net/document.ts';
+import type { Validators } from '../net/validators.ts';
 import type { RepositorySource } from '../net/source.ts';
 import { readManifestCache, writeManifestCache } from '../store/manifest-cache.ts';
 import type { AgentState } from '../store/state.ts';

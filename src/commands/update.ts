@@ -27,6 +27,11 @@ import { AgentError } from '../errors.ts';
 export interface UpdateOptions {
   names: readonly string[];
   allowQuarantined: boolean;
+  /**
+   * Called, still under the lock, after a run that had nothing to install or update, with the
+   * manifest it planned from (the poll record, src/poll/keep.ts).
+   */
+  afterQuiet?: (manifest: FetchedManifest, report: UpdateReport) => Promise<void>;
 }
 
 export interface UpdateReport {
@@ -102,7 +107,9 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
     // Nothing new (304) and nothing to do: the poll cost one conditional request, no writes.
     if (work.length === 0 && manifest.notModified) {
       const ok = { ok: true, failures: {} };
-      return { ...buildReport(ctx, items, ok, leftAlone), manifest: summary };
+      const report = { ...buildReport(ctx, items, ok, leftAlone), manifest: summary };
+      await opts.afterQuiet?.(manifest, report);
+      return report;
     }
     // Before any download: a kind this host cannot merge (no systemd-confext) fails here.
     if (ctx.refresh)
@@ -125,7 +132,9 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
     if (outcome.ok) {
       for (const s of staged) await pruneStore(ctx, state, s.name);
     }
-    return { ...buildReport(ctx, items, outcome, leftAlone), manifest: summary };
+    const report = { ...buildReport(ctx, items, outcome, leftAlone), manifest: summary };
+    if (work.length === 0) await opts.afterQuiet?.(manifest, report);
+    return report;
   } finally {
     await source.close();
   }

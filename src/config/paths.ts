@@ -17,6 +17,11 @@ export interface HostPaths {
   lockFile: string;
   sysextDir: string;
   confextDir: string;
+  /**
+   * The inputs and answer of the last quiet poll (src/poll/), for the next poll to compare: a
+   * cache, kept next to the state it describes (a test's or an image's tree holds both).
+   */
+  pollRecordFile: string;
 }
 
 export function hostPaths(root = '/'): Readonly<HostPaths> {
@@ -34,6 +39,7 @@ export function hostPaths(root = '/'): Readonly<HostPaths> {
     lockFile: join(stateDir, 'lock'),
     sysextDir: join(r, 'var/lib/extensions'),
     confextDir: join(r, 'var/lib/confexts'),
+    pollRecordFile: join(stateDir, 'poll.json'),
   });
 }
 

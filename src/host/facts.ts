@@ -30,7 +30,7 @@ export interface HostFacts {
 const ASSUMED_SYSTEMD = '257';
 
 /** Resolves `path` inside `root` the way chase() does: absolute symlinks stay under the root. */
-async function chase(root: string, path: string, depth = 0): Promise<string> {
+export async function chase(root: string, path: string, depth = 0): Promise<string> {
   const full = join(root, path);
   const target = await readlink(full).catch(() => null);
   if (target === null || depth > 32) return full;
@@ -38,9 +38,14 @@ async function chase(root: string, path: string, depth = 0): Promise<string> {
   return chase(root, posix.normalize(`/${next}`), depth + 1);
 }
 
-async function readOsRelease(root: string): Promise<{ bytes: Buffer | null; source: string }> {
+/** Where systemd looks for the os-release, in order (under the root). */
+export function osReleaseCandidates(): string[] {
   const override = process.env.SYSTEMD_OS_RELEASE;
-  const candidates = override ? [override] : ['/etc/os-release', '/usr/lib/os-release'];
+  return override ? [override] : ['/etc/os-release', '/usr/lib/os-release'];
+}
+
+async function readOsRelease(root: string): Promise<{ bytes: Buffer | null; source: string }> {
+  const candidates = osReleaseCandidates();
   for (const c of candidates) {
     const file = await chase(root, c);
     const bytes = await readFile(file).catch(() => null);

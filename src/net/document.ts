@@ -7,21 +7,10 @@ import { AgentError } from '../errors.ts';
 import { withDeadline, type SlowOptions } from './deadline.ts';
 import { chunksOf, type HttpClient } from './http.ts';
 import type { NetLog } from './source.ts';
-
-export interface Validators {
-  etag?: string | undefined;
-  lastModified?: string | undefined;
-}
+import { conditionalHeaders, type Validators } from './validators.ts';
 
 export type DocumentResult =
   { status: 304 } | { status: 200; bytes: Buffer; validators: Validators };
-
-export function conditionalHeaders(v: Validators | undefined): Record<string, string> {
-  const headers: Record<string, string> = {};
-  if (v?.etag) headers['if-none-match'] = v.etag;
-  if (v?.lastModified) headers['if-modified-since'] = v.lastModified;
-  return headers;
-}
 
 export async function fetchDocument(
   http: HttpClient,

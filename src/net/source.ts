@@ -7,7 +7,8 @@
 import { AgentError } from '../errors.ts';
 import type { ImageEntry } from '../manifest/schema.ts';
 import type { Logger } from 'pino';
-import type { DocumentResult, Validators } from './document.ts';
+import type { DocumentResult } from './document.ts';
+import type { Validators } from './validators.ts';
 import type { VerifiedDownload } from './download.ts';
 import type { HttpClient, NetworkOptions } from './http.ts';
 import type { Progress } from './receive.ts';

@@ -83,6 +83,11 @@ async function linkDiffers(link: string, target: string): Promise<boolean> {
   return !st.isSymbolicLink() || (await readlink(link)) !== target;
 }
 
+/** Every path installBootHooks writes (an input of the poll record, src/poll/keep.ts). */
+export function bootHookPaths(paths: HostPaths): string[] {
+  return [...BOOT_FILES.map((f) => f.target), WANTS_LINK.link].map((p) => join(paths.root, p));
+}
+
 /** Writes what is missing or different; returns the paths written (relative to the root). */
 export async function installBootHooks(paths: HostPaths, log: Logger): Promise<string[]> {
   const texts = await bootFileTexts();

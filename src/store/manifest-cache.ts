@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ONE_SHOT } from '../config/one-shot.ts';
 import type { HostPaths } from '../config/paths.ts';
-import type { Validators } from '../net/document.ts';
+import type { Validators } from '../net/validators.ts';
 import { writeFileAtomic } from './atomic.ts';
 
 export interface ManifestCache {

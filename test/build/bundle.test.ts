@@ -115,6 +115,21 @@ describe('the bundled agent', () => {
     const modules = (await readFile(loaded, 'utf8')).split('\n');
     expect(modules).toContain('NativeModule crypto');
     for (const m of NOT_LOADED) expect(modules, m).not.toContain(m);
+
+    // That quiet run left its record (src/poll/): the next poll is answered from it, before the
+    // rest of the agent is evaluated. It needs no HTTP client, no crypto and no worker thread,
+    // and asks systemd nothing; the record is read, not written.
+    const recordFile = join(root, 'var/lib/sysext-agent/poll.json');
+    const written = (await stat(recordFile, { bigint: true })).mtimeNs;
+    const answered = await run();
+    expect(answered.exitCode, answered.stderr).toBe(0);
+    expect(answered.stdout).toBe(poll.stdout);
+    expect((await stat(recordFile, { bigint: true })).mtimeNs).toBe(written);
+    expect((await readFile(calls, 'utf8')).trim().split('\n')).toEqual(['--version']);
+    const fast = (await readFile(loaded, 'utf8')).split('\n');
+    expect(fast).toContain('NativeModule net');
+    const unused = ['http', 'crypto', 'worker_threads'].map((m) => `NativeModule ${m}`);
+    for (const m of [...NOT_LOADED, ...unused]) expect(fast, m).not.toContain(m);
   }, 60_000);
 
   it('hashes on worker threads: `verity` of a 16 MiB image equals the in-process builder', async () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandTable, MAN_SOURCE, renderManPage } from '../../scripts/man.ts';
-import { buildProgram } from '../../src/cli/main.ts';
+import { buildProgram } from '../../src/cli/program.ts';
 import { PROJECT } from '../helpers/cli.ts';
 import { missing } from '../helpers/requirements.ts';
 

@@ -99,11 +99,13 @@ describe.skipIf(skipConfext)('a confext on a host without systemd-confext', () =
     const hello = JSON.parse(r.stdout).extensions.hello;
     expect(hello).toMatchObject({ result: 'up-to-date', to: null });
     expect(hello.heldBack[0].reason).toContain('254');
-    // Only the accepted manifest is recorded (state.json, the poll cache): no image, no link.
+    // Only the accepted manifest is recorded (state.json, the manifest cache), and the record
+    // of this quiet run for the next poll (src/poll/): no image, no link.
     const after = Object.keys(await snapshot(sb.varLib)).filter((k) => !(k in before));
     expect(after.sort()).toEqual([
       './sysext-agent',
       './sysext-agent/manifest-cache.json',
+      './sysext-agent/poll.json',
       './sysext-agent/state.json',
     ]);
   });

@@ -6,9 +6,10 @@
 import { Command } from 'commander';
 import type { ExtensionReport } from '../../commands/report.ts';
 import { underLock, underLockFor } from '../host.ts';
-import { runner } from '../action.ts';
+import { invocation, runner } from '../action.ts';
 import { metered } from '../../metrics/run.ts';
-import { buildContext, emit, pathsFor } from '../runtime.ts';
+import { buildContext, emit, pathsFor, render } from '../runtime.ts';
+import type { UpdateReport } from '../../commands/update.ts';
 
 function describe(name: string, e: ExtensionReport): string {
   const change =
@@ -64,11 +65,31 @@ export function updateCommand(): Command {
         // NAME and NAME@VERSION pass the rules before the lock or recovery (USAGE, exit 2).
         const { parseTarget } = await import('../../commands/selection.ts');
         for (const arg of args) parseTarget(arg);
+        const { keepPollRecord } = await import('../../poll/keep.ts');
         const ctx = await buildContext(opts, log);
+        const human = (r: UpdateReport) => (): string => describeAll(r.extensions);
+        // A quiet `update` of everything leaves the record that may answer the next identical
+        // poll (src/poll/), written before the lock is released.
+        const polls = args.length === 0 && opts.allowQuarantined !== true;
         const report = await underLockFor(ctx, opts, log, () =>
-          runUpdate(ctx, { names: args, allowQuarantined: opts.allowQuarantined === true }),
+          runUpdate(ctx, {
+            names: args,
+            allowQuarantined: opts.allowQuarantined === true,
+            ...(polls && {
+              afterQuiet: (manifest, r) =>
+                keepPollRecord({
+                  paths: ctx.paths,
+                  config: ctx.config,
+                  configFile: opts.config ?? ctx.paths.configFile,
+                  argv: invocation.argv,
+                  manifest,
+                  stdout: render(opts, r, human(r)),
+                  log,
+                }),
+            }),
+          }),
         );
-        emit(opts, report, () => describeAll(report.extensions));
+        emit(opts, report, human(report));
         return report.exitCode;
       }),
     );

@@ -14,7 +14,7 @@
 import type { DestinationStream, Logger } from 'pino';
 import { AgentError } from '../../errors.ts';
 import { formatRecord, type LineStyle, type LogRecord } from './human.ts';
-import { isJournalStream } from './journal.ts';
+import { isJournalStream, LEVEL_NUMBER } from './journal.ts';
 import { screen } from './screen.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -61,27 +61,60 @@ export function activeLogging(): ResolvedLogging | undefined {
   return active?.resolved;
 }
 
+/**
+ * Warnings and errors of this process so far, shown or not: a run that had any does not leave
+ * a poll record (src/poll/keep.ts), so that the next run says them again. pino is set to at
+ * least warn for this, and what is below the level asked for is dropped here.
+ */
+let warnings = 0;
+
+export function warningsLogged(): number {
+  return warnings;
+}
+
 /** pino's JSON lines, turned into one text line each. */
-function lineStream(style: LineStyle, out: DestinationStream): DestinationStream {
+function lineStream(style: LineStyle, out: DestinationStream, shown: number): DestinationStream {
   return {
     write(chunk: string): void {
-      const line = formatRecord(JSON.parse(chunk) as LogRecord, style);
+      const record = JSON.parse(chunk) as LogRecord;
+      if (record.level >= LEVEL_NUMBER.warn) warnings++;
+      if (record.level < shown) return;
+      const line = formatRecord(record, style);
       out.write(`${style === 'human' ? screen.linePrefix() : ''}${line}\n`);
     },
   };
+}
+
+/** pino's own JSON lines, as they are (they start with `{"level":N`). */
+function jsonStream(out: DestinationStream, shown: number): DestinationStream {
+  return {
+    write(chunk: string): void {
+      const level = Number(/^\{"level":(\d+)/.exec(chunk)?.[1] ?? LEVEL_NUMBER.fatal);
+      if (level >= LEVEL_NUMBER.warn) warnings++;
+      if (level >= shown) out.write(chunk);
+    },
+  };
+}
+
+/** The level given to pino: the one asked for, or warn if that is quieter. */
+function pinoLevel(level: LogLevel): LogLevel {
+  return level === 'silent' || LEVEL_NUMBER[level] > LEVEL_NUMBER.warn ? 'warn' : level;
+}
+
+function shownFrom(level: LogLevel): number {
+  return level === 'silent' ? Infinity : LEVEL_NUMBER[level];
 }
 
 export async function createLogger(settings: LogSettings = {}): Promise<Logger> {
   const resolved = resolveLogging(settings);
   const { pino } = await import('pino');
   const stderr = pino.destination({ dest: 2, sync: true });
+  const level = pinoLevel(resolved.level);
+  const shown = shownFrom(resolved.level);
   const logger =
     resolved.style === 'json'
-      ? pino({ level: resolved.level, base: { pid: process.pid } }, stderr)
-      : pino(
-          { level: resolved.level, base: null, timestamp: false },
-          lineStream(resolved.style, stderr),
-        );
+      ? pino({ level, base: { pid: process.pid } }, jsonStream(stderr, shown))
+      : pino({ level, base: null, timestamp: false }, lineStream(resolved.style, stderr, shown));
   active = { logger, resolved };
   return logger;
 }
