@@ -5,9 +5,17 @@
  * command line and the rest of the agent (./program.ts). The bundler keeps a module behind a
  * dynamic import() unevaluated until it is imported (docs/performance.md).
  */
+import { hashThreads, startHashThreads } from '../hash/pool.ts';
 import { answerFromRecord } from '../poll/answer.ts';
 
+/** Commands that hash a whole file on every core at once (src/verity/file.ts). */
+const HASHING = ['verity', 'publish'];
+
 const argv = process.argv.slice(2);
+// Their worker threads start now, while the rest of the agent is parsed, instead of after it:
+// the calling thread hashes alone until they are up. A word that only looks like the command
+// (an extension named "verity") costs an idle thread, unref'd, nothing else.
+if (argv.some((a) => HASHING.includes(a))) startHashThreads(hashThreads() - 1);
 const answered = await answerFromRecord(argv);
 if (answered !== null) process.exitCode = answered;
 else {

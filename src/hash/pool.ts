@@ -54,7 +54,6 @@ class HashThread {
 
   constructor(onGone: (t: HashThread) => void) {
     this.#worker = new Worker(SOURCE, { eval: true, stdout: false, stderr: false });
-    this.#worker.unref();
     this.#worker.on('message', (reply: Reply) => this.#answer(reply));
     const fail = (err: Error): void => {
       this.#failure ??= err;
@@ -64,6 +63,9 @@ class HashThread {
     };
     this.#worker.on('error', fail);
     this.#worker.on('exit', (code) => fail(new Error(`hashing thread exited (code ${code})`)));
+    // After the listeners: adding a 'message' listener refs the worker again, and a thread
+    // started ahead of its job (startHashThreads) must not keep the process alive.
+    this.#worker.unref();
   }
 
   run(id: number, job: KernelJob): Promise<ShareResult> {
@@ -85,8 +87,31 @@ class HashThread {
   }
 }
 
-const threads: HashThread[] = [];
-let nextId = 1;
+/**
+ * The threads of this process, shared by every copy of this module: the single-file agent
+ * evaluates its entry and the rest of the agent as separate copies (scripts/bundle.ts), and the
+ * entry starts the threads of a hashing command before the rest is even parsed
+ * (startHashThreads), so that they are ready when the hashing begins. Every copy comes from the
+ * same file, so the threads' code is the same.
+ */
+const SHARED = Symbol.for('sysext-agent.hash-threads');
+const shared = ((globalThis as Record<symbol, unknown>)[SHARED] ??= {
+  threads: [],
+  nextId: 1,
+}) as { threads: HashThread[]; nextId: number };
+const threads = shared.threads;
+
+/** Starts worker threads until `count` are running (they are unref'd while idle). */
+export function startHashThreads(count: number): void {
+  while (threads.length < count) {
+    threads.push(
+      new HashThread((gone) => {
+        const i = threads.indexOf(gone);
+        if (i >= 0) threads.splice(i, 1);
+      }),
+    );
+  }
+}
 
 /** Threads to hash with: SYSEXT_AGENT_HASH_THREADS when it is a number 0-8, else the CPUs. */
 export function hashThreads(env: NodeJS.ProcessEnv = process.env): number {
@@ -98,14 +123,7 @@ export function hashThreads(env: NodeJS.ProcessEnv = process.env): number {
 
 /** Runs `job` on `count` worker threads (started as needed); one promise per thread. */
 export function runOnThreads(job: KernelJob, count: number): Promise<ShareResult>[] {
-  while (threads.length < count) {
-    threads.push(
-      new HashThread((gone) => {
-        const i = threads.indexOf(gone);
-        if (i >= 0) threads.splice(i, 1);
-      }),
-    );
-  }
-  const id = nextId++;
+  startHashThreads(count);
+  const id = shared.nextId++;
   return threads.slice(0, count).map((t) => t.run(id, job));
 }
