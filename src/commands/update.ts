@@ -104,7 +104,8 @@ export async function runUpdate(ctx: AgentContext, opts: UpdateOptions): Promise
     const work = items.filter(
       (i) => (i.action === 'install' || i.action === 'update') && !leftAlone.has(i.name),
     );
-    // Nothing new (304) and nothing to do: the poll cost one conditional request, no writes.
+    // Nothing new (304) and nothing to do: one conditional request; nothing is written but the
+    // poll record (afterQuiet), which answers the next identical poll.
     if (work.length === 0 && manifest.notModified) {
       const ok = { ok: true, failures: {} };
       const report = { ...buildReport(ctx, items, ok, leftAlone), manifest: summary };
