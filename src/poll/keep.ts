@@ -19,6 +19,7 @@ import { chase, osReleaseCandidates } from '../host/facts.ts';
 import { keysDocumentPath } from '../manifest/rotation.ts';
 import { conditionalHeaders } from '../net/validators.ts';
 import { bootHookPaths } from '../self/boot-hooks.ts';
+import { toolCandidates } from '../systemd/tool-path.ts';
 import { writeFileAtomic } from '../store/atomic.ts';
 import { fingerprint } from './fingerprint.ts';
 import {
@@ -60,10 +61,7 @@ async function inputsOf(run: QuietRun): Promise<string[]> {
   const { paths, config } = run;
   const osRelease = osReleaseCandidates();
   const chased = await Promise.all(osRelease.map((c) => chase(paths.root, c)));
-  const tools = (process.env.PATH ?? '/usr/bin:/bin')
-    .split(':')
-    .filter(Boolean)
-    .map((dir) => join(dir, 'systemd-sysext'));
+  const tools = toolCandidates('systemd-sysext');
   const trust = underRoot(paths, config.trustedKeys);
   const all = [
     codeFile(),

@@ -9,6 +9,7 @@ import { AgentError } from '../errors.ts';
 import type { ExtensionKind } from '../manifest/schema.ts';
 import { execaLazy } from '../util/exec.ts';
 import { toolFor, type MergeTarget, type SystemdPort } from './port.ts';
+import { toolCandidates } from './tool-path.ts';
 import { trialMerge } from './trial.ts';
 import { systemdVersion } from './version.ts';
 
@@ -25,9 +26,7 @@ function rootArgs(root: string | undefined): string[] {
 }
 
 async function hasTool(kind: ExtensionKind): Promise<boolean> {
-  const dirs = (process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean);
-  const cmd = toolFor(kind);
-  return Promise.any(dirs.map((d) => access(join(d, cmd), constants.X_OK))).then(
+  return Promise.any(toolCandidates(toolFor(kind)).map((f) => access(f, constants.X_OK))).then(
     () => true,
     () => false,
   );

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { toolCandidates } from './tool-path.ts';
 
 const TOOL = 'systemd-sysext';
 const QUERY_TIMEOUT_MS = 60_000;
@@ -34,9 +35,7 @@ export function agentCacheDir(env: NodeJS.ProcessEnv = process.env): string | un
 
 /** The first executable `name` on PATH, as execvp() would run it. */
 async function onPath(name: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
-    if (!dir) continue;
-    const file = join(dir, name);
+  for (const file of toolCandidates(name)) {
     if (
       await access(file, constants.X_OK).then(
         () => true,
