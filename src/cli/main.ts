@@ -8,14 +8,12 @@
 import { hashThreads, startHashThreads } from '../hash/pool.ts';
 import { answerFromRecord } from '../poll/answer.ts';
 
-/** Commands that hash a whole file on every core at once (src/verity/file.ts). */
-const HASHING = ['verity', 'publish'];
-
 const argv = process.argv.slice(2);
-// Their worker threads start now, while the rest of the agent is parsed, instead of after it:
-// the calling thread hashes alone until they are up. A word that only looks like the command
-// (an extension named "verity") costs an idle thread, unref'd, nothing else.
-if (argv.some((a) => HASHING.includes(a))) startHashThreads(hashThreads() - 1);
+// `verity` hashes a whole file on every core at once (src/verity/file.ts): its worker threads
+// start now, while the rest of the agent is parsed, instead of after it; the calling thread
+// hashes alone until they are up. A word that only looks like the command (an extension named
+// "verity") costs an idle thread, unref'd, nothing else.
+if (argv.includes('verity')) startHashThreads(hashThreads() - 1);
 const answered = await answerFromRecord(argv);
 if (answered !== null) process.exitCode = answered;
 else {
